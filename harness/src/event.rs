@@ -1,0 +1,13 @@
+//! The typed event stream. The engine emits; reporters (terminal, JUnit, JSON) consume.
+
+use crate::result::{CheckResult, RunInfo, RunSummary};
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    RunStarted { info: RunInfo },
+    CheckStarted { id: String },
+    /// An attempt failed and another one follows.
+    CheckRetrying { id: String, attempt: u32, reason: String },
+    CheckFinished { result: CheckResult },
+    RunFinished { summary: RunSummary },
+}

@@ -1,0 +1,9 @@
+//! The engine of auditwall.
+//!
+//! Owns: reading a wall from disk (or the embedded default), planning (filters, partitions,
+//! dependencies), running checks with bounded concurrency, timeouts, retries and a deadline,
+//! and the typed [`event::Event`] stream plus the final [`result`] model.
+//! Must not touch: output formatting. Reporters consume events; the engine never prints.
+
+pub mod event;
+pub mod result;

@@ -1,0 +1,118 @@
+//! The one result model every reporter renders (terminal, JUnit, JSON, Markdown).
+
+use std::time::{Duration, SystemTime};
+
+use auditwall_spec::condition::Judgement;
+use auditwall_spec::{Observations, Origin, Severity, Suite};
+
+/// The verdict of one check. `flaky` is a separate, always-visible marker on [`CheckResult`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The contract holds.
+    Pass,
+    /// The system is wrong.
+    Fail,
+    /// Alive, but diverges from canonical, contract or budget.
+    Drift,
+    /// The check could not run: a broken detector, not a red system.
+    Error,
+    /// Not applicable, with a reason.
+    Skip,
+    /// A dependency (`needs`) did not pass; reported as "blocked by X".
+    Blocked,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Drift => "drift",
+            Verdict::Error => "error",
+            Verdict::Skip => "skip",
+            Verdict::Blocked => "blocked",
+        }
+    }
+
+    /// Monitoring state: HEALTHY / DRIFT / FAILED / BLOCKED (skip maps to HEALTHY-neutral "SKIPPED").
+    pub fn state(self) -> &'static str {
+        match self {
+            Verdict::Pass => "HEALTHY",
+            Verdict::Drift => "DRIFT",
+            Verdict::Fail | Verdict::Error => "FAILED",
+            Verdict::Blocked => "BLOCKED",
+            Verdict::Skip => "SKIPPED",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one check after all its attempts.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub id: String,
+    pub suite: Suite,
+    pub severity: Severity,
+    pub tags: Vec<String>,
+    pub description: Option<String>,
+    pub origin: Origin,
+    pub verdict: Verdict,
+    /// Passed only on a retry. Never hidden.
+    pub flaky: bool,
+    /// Attempts made (0 when blocked, skipped, or never started before the deadline).
+    pub attempts: u32,
+    pub started_at: Option<SystemTime>,
+    /// Wall time of all attempts together.
+    pub duration: Duration,
+    /// Human reason for anything other than a clean pass (already redacted).
+    pub message: Option<String>,
+    /// The check this one waited on, when `verdict == Blocked`.
+    pub blocked_by: Option<String>,
+    /// One entry per condition of the last attempt.
+    pub judgements: Vec<Judgement>,
+    /// What the last attempt measured (already redacted).
+    pub observations: Observations,
+}
+
+/// Facts about a run, known when it starts.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// Unique per run, e.g. `20261127T093400Z-1a2b3c`.
+    pub run_id: String,
+    pub wall: String,
+    /// Where the wall came from: a directory, or `<embedded:default>`.
+    pub wall_source: String,
+    pub git_commit: Option<String>,
+    /// sha256 (hex) of the resolved host profile.
+    pub profile_digest: String,
+    pub profile_name: String,
+    pub host: String,
+    pub started_at: SystemTime,
+    pub planned: usize,
+}
+
+/// Everything a run produced, in plan order.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub info: RunInfo,
+    pub finished_at: SystemTime,
+    pub results: Vec<CheckResult>,
+    /// The whole-run deadline fired; unfinished checks carry `Verdict::Error` with a message.
+    pub deadline_exceeded: bool,
+}
+
+impl RunSummary {
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.results.iter().filter(|r| r.verdict == verdict).count()
+    }
+
+    pub fn flaky(&self) -> usize {
+        self.results.iter().filter(|r| r.flaky).count()
+    }
+}

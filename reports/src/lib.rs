@@ -1,0 +1,1 @@
+//! Consumers of the engine's results and events. Reporters never run checks.

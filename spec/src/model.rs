@@ -1,0 +1,238 @@
+//! Validated wall model: the shapes every later stage (plan, engine, reports) consumes.
+//!
+//! These types are produced only by the loader after validation; every `${...}` is already
+//! resolved. They carry an [`Origin`] so runtime messages can point back at the spec.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::condition::Condition;
+
+/// Where something was written: file (as given to the loader), 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct Origin {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A whole validated wall: root config plus every check from every spec file.
+#[derive(Debug, Clone)]
+pub struct Wall {
+    pub name: String,
+    pub description: Option<String>,
+    pub settings: Settings,
+    pub prerequisites: Prerequisites,
+    /// Checks in a stable order: spec files in sorted path order, checks in file order.
+    pub checks: Vec<Check>,
+    /// Every secret value that was interpolated; reporters never see these (the harness redacts).
+    pub secrets: Vec<String>,
+}
+
+/// Run settings from `wall.yaml` (`settings:`); CLI flags override them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Default per-check timeout.
+    pub timeout: Duration,
+    /// Default retries per check (a pass on retry is reported `flaky`).
+    pub retries: u32,
+    /// Whole-run deadline.
+    pub deadline: Duration,
+    /// Bounded concurrency.
+    pub jobs: usize,
+    /// Whether disruptive checks may run without `--allow-disruptive`.
+    pub allow_disruptive: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timeout: Duration::from_secs(10),
+            retries: 0,
+            deadline: Duration::from_secs(300),
+            jobs: 8,
+            allow_disruptive: false,
+        }
+    }
+}
+
+/// What `auditwall doctor` verifies before a run (`prerequisites:` in `wall.yaml`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prerequisites {
+    /// Commands that must be on PATH.
+    pub commands: Vec<String>,
+    /// `host:port` addresses on which nothing may listen yet.
+    pub ports_free: Vec<String>,
+    /// `host:port` addresses on which something must listen.
+    pub ports_used: Vec<String>,
+    /// Paths that must exist.
+    pub files: Vec<String>,
+    /// Minimum available memory in bytes.
+    pub min_memory: Option<u64>,
+}
+
+/// The kind of check; decides the nextest binary and the report grouping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Suite {
+    Probes,
+    Calibration,
+    Drills,
+    Scenarios,
+}
+
+impl Suite {
+    pub const ALL: [Suite; 4] = [Suite::Probes, Suite::Calibration, Suite::Drills, Suite::Scenarios];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suite::Probes => "probes",
+            Suite::Calibration => "calibration",
+            Suite::Drills => "drills",
+            Suite::Scenarios => "scenarios",
+        }
+    }
+}
+
+impl std::fmt::Display for Suite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// P0 is "the system is down for its users"; P3 is cosmetic. Default P2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Severity {
+    P0,
+    P1,
+    P2,
+    P3,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::P0 => "P0",
+            Severity::P1 => "P1",
+            Severity::P2 => "P2",
+            Severity::P3 => "P3",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One executable spec: becomes one JUnit testcase and one nextest trial (`suite::id`).
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub id: String,
+    pub suite: Suite,
+    pub description: Option<String>,
+    pub severity: Severity,
+    pub tags: Vec<String>,
+    /// Ids of checks that must pass first; if one does not, this one is `blocked`.
+    pub needs: Vec<String>,
+    pub timeout: Duration,
+    pub retries: u32,
+    /// Disruptive checks (drills, fault canaries) run serially and only when allowed.
+    pub disruptive: bool,
+    pub probe: Probe,
+    /// All must hold. Empty means the probe's own default contract (see [`Probe::default_expect`]).
+    pub expect: Vec<Condition>,
+    pub origin: Origin,
+}
+
+/// What a probe measures. Exactly one kind per check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    Http(HttpProbe),
+    Tcp(TcpProbe),
+    Process(ProcessProbe),
+    Port(PortProbe),
+    File(FileProbe),
+    Command(CommandProbe),
+}
+
+impl Probe {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::Http(_) => "http",
+            Probe::Tcp(_) => "tcp",
+            Probe::Process(_) => "process",
+            Probe::Port(_) => "port",
+            Probe::File(_) => "file",
+            Probe::Command(_) => "command",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpProbe {
+    pub method: String,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<HttpBody>,
+    /// Per-request timeout; defaults to the check's timeout.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpBody {
+    Json(serde_json::Value),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpProbe {
+    /// `host:port`
+    pub address: String,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessProbe {
+    pub selector: ProcessSelector,
+    /// Expected executable on disk; the probe reports whether the running image is that file
+    /// (a stale binary after an upgrade is a real defect).
+    pub exe: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProcessSelector {
+    PidFile(String),
+    /// Regex matched against the full command line.
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortProbe {
+    /// `host:port`
+    pub address: String,
+    /// Regex the owning process's command line must match, if given.
+    pub owner: Option<String>,
+    /// The owning process must have the pid in this file, if given.
+    pub owner_pid_file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileProbe {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandProbe {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+}

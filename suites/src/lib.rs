@@ -1,0 +1,1 @@
+//! Shared trial plumbing for the suite test targets.
