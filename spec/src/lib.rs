@@ -5,11 +5,30 @@
 //! validation, profile merging and `${...}` interpolation.
 //! Must not touch: the file system, the network, processes, clocks or an async runtime.
 //! Callers hand in file contents and environment lookups; this crate only computes.
+//!
+//! Loading a wall, in order: [`decode_source`] each file, [`parse_root`], [`parse_profile_layer`]
+//! for `profiles/base.yaml` and each overlay, [`Profile::merge`], optionally
+//! [`RootConfig::secrets_file`] + [`parse_secrets`] to feed the [`Resolver`], then [`build_wall`].
 
 pub mod condition;
+mod error;
+mod interp;
+mod load;
 pub mod model;
 pub mod observe;
+mod profile;
+mod raw;
+mod root;
+mod source;
+mod units;
+mod yaml;
 
-pub use condition::Condition;
+pub use condition::{parse_condition, render_value, Condition};
+pub use error::{SpecError, SpecErrorKind};
+pub use interp::Resolver;
+pub use load::build_wall;
 pub use model::*;
 pub use observe::{Observations, Value};
+pub use profile::{parse_profile_layer, Profile, ProfileLayer};
+pub use root::{parse_root, parse_secrets, RootConfig, DEFAULT_INCLUDE, MAX_RETRIES};
+pub use source::{decode_source, SourceFile, MAX_SOURCE_BYTES};

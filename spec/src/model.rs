@@ -88,7 +88,12 @@ pub enum Suite {
 }
 
 impl Suite {
-    pub const ALL: [Suite; 4] = [Suite::Probes, Suite::Calibration, Suite::Drills, Suite::Scenarios];
+    pub const ALL: [Suite; 4] = [
+        Suite::Probes,
+        Suite::Calibration,
+        Suite::Drills,
+        Suite::Scenarios,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -147,7 +152,8 @@ pub struct Check {
     /// Disruptive checks (drills, fault canaries) run serially and only when allowed.
     pub disruptive: bool,
     pub probe: Probe,
-    /// All must hold. Empty means the probe's own default contract (see [`Probe::default_expect`]).
+    /// All must hold. Never empty: a check without `expect` gets its probe's default contract
+    /// (see [`Probe::default_expect`]).
     pub expect: Vec<Condition>,
     pub origin: Origin,
 }
@@ -172,6 +178,24 @@ impl Probe {
             Probe::Port(_) => "port",
             Probe::File(_) => "file",
             Probe::Command(_) => "command",
+        }
+    }
+
+    /// The contract a check of this kind asserts when it has no `expect`.
+    pub fn default_expect(&self) -> Vec<&'static str> {
+        match self {
+            Probe::Http(_) => vec!["status < 400"],
+            Probe::Tcp(_) => vec!["connected == true"],
+            Probe::Process(p) if p.exe.is_some() => {
+                vec!["running == true", "exe_current == true"]
+            }
+            Probe::Process(_) => vec!["running == true"],
+            Probe::Port(p) if p.owner.is_some() || p.owner_pid_file.is_some() => {
+                vec!["listening == true", "owner_matches == true"]
+            }
+            Probe::Port(_) => vec!["listening == true"],
+            Probe::File(_) => vec!["exists == true"],
+            Probe::Command(_) => vec!["exit == 0"],
         }
     }
 }

@@ -48,7 +48,15 @@ pub fn names_for(kind: &str) -> &'static [&'static str] {
     match kind {
         "http" => &["status", "latency", "header", "body", "json", "size"],
         "tcp" => &["connected", "latency"],
-        "process" => &["running", "pid", "count", "rss", "exe", "exe_current", "uptime"],
+        "process" => &[
+            "running",
+            "pid",
+            "count",
+            "rss",
+            "exe",
+            "exe_current",
+            "uptime",
+        ],
         "port" => &["listening", "pid", "owner", "owner_matches"],
         "file" => &["exists", "mode", "size", "sha256", "age"],
         "command" => &["exit", "stdout", "stderr", "duration"],

@@ -1,0 +1,160 @@
+//! The YAML shapes exactly as written, before validation.
+//!
+//! Owns: serde structs mirroring `wall.yaml` and spec files, with [`Spanned`] wherever a later
+//! check needs a location. Must not touch: validation or defaults (the loader converts these
+//! into the model). No untagged enums or `flatten`: both lose locations.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+pub(crate) type Text = Spanned<String>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoot {
+    pub name: Text,
+    pub description: Option<String>,
+    pub include: Option<Vec<Text>>,
+    pub settings: Option<RawSettings>,
+    pub prerequisites: Option<RawPrerequisites>,
+    pub secrets: Option<RawSecrets>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSettings {
+    pub timeout: Option<Text>,
+    pub retries: Option<Spanned<u32>>,
+    pub deadline: Option<Text>,
+    pub jobs: Option<Spanned<usize>>,
+    pub allow_disruptive: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrerequisites {
+    #[serde(default)]
+    pub commands: Vec<Text>,
+    #[serde(default)]
+    pub ports_free: Vec<Text>,
+    #[serde(default)]
+    pub ports_used: Vec<Text>,
+    #[serde(default)]
+    pub files: Vec<Text>,
+    pub min_memory: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSecrets {
+    pub file: Text,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSpecFile {
+    #[serde(default)]
+    pub probes: Vec<Spanned<RawCheck>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) enum RawSeverity {
+    P0,
+    P1,
+    P2,
+    P3,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheck {
+    pub id: Text,
+    pub description: Option<Text>,
+    pub severity: Option<RawSeverity>,
+    #[serde(default)]
+    pub tags: Vec<Text>,
+    #[serde(default)]
+    pub needs: Vec<Text>,
+    pub timeout: Option<Text>,
+    pub retries: Option<Spanned<u32>>,
+    pub disruptive: Option<bool>,
+    pub http: Option<Spanned<RawHttp>>,
+    pub tcp: Option<Spanned<RawTcp>>,
+    pub process: Option<Spanned<RawProcess>>,
+    pub port: Option<Spanned<RawPort>>,
+    pub file: Option<Spanned<RawFile>>,
+    pub command: Option<Spanned<RawCommand>>,
+    #[serde(default)]
+    pub expect: Vec<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    pub method: Option<Text>,
+    pub url: Text,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Text>,
+    pub json: Option<Spanned<serde_json::Value>>,
+    pub body: Option<Text>,
+    pub timeout: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTcp {
+    pub address: Text,
+    pub timeout: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProcess {
+    pub pid_file: Option<Text>,
+    pub name: Option<Text>,
+    pub exe: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPort {
+    pub address: Text,
+    pub owner: Option<Text>,
+    pub owner_pid_file: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    pub path: Text,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCommand {
+    pub run: Vec<Text>,
+    #[serde(default)]
+    pub env: BTreeMap<String, Text>,
+    pub cwd: Option<Text>,
+}
+
+/// Just enough of a spec file to say which check an error sits in.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SkeletonSpec {
+    pub probes: Option<Vec<Spanned<SkeletonCheck>>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SkeletonCheck {
+    pub id: Option<serde_json::Value>,
+}
+
+/// Just enough of `wall.yaml` to say which section an error sits in.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SkeletonRoot {
+    pub settings: Option<Spanned<serde::de::IgnoredAny>>,
+    pub prerequisites: Option<Spanned<serde::de::IgnoredAny>>,
+    pub secrets: Option<Spanned<serde::de::IgnoredAny>>,
+}
