@@ -42,25 +42,28 @@ fn number_unit_pairs<'a>(
         return Err(format!("{what}s need a unit, e.g. {example}"));
     }
     let mut pairs = Vec::new();
-    let mut rest = text;
+    let mut rest = text.trim();
+    // Each iteration consumes a number and a unit, or returns.
     while !rest.is_empty() {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
-        let unit_len = rest[num_len..]
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len() - num_len);
         let number = rest[..num_len]
             .parse::<f64>()
             .map_err(|_| format!("expected a number followed by a unit, e.g. {example}"))?;
-        let unit = &rest[num_len..num_len + unit_len];
+        // `5 s` and `1m 30s` read naturally, so spaces between parts are allowed.
+        let after = rest[num_len..].trim_start();
+        let unit_len = after
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after.len());
+        let unit = &after[..unit_len];
         if unit.is_empty() {
             return Err(format!(
                 "expected a number followed by a unit, e.g. {example}"
             ));
         }
         pairs.push((number, unit));
-        rest = &rest[num_len + unit_len..];
+        rest = after[unit_len..].trim_start();
     }
     Ok(pairs)
 }
@@ -166,6 +169,7 @@ mod tests {
             assert_eq!(render_duration(d), rendered, "{text}");
         }
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
     }
 
     #[test]
@@ -174,7 +178,8 @@ mod tests {
             ("", "empty duration"),
             ("5", "durations need a unit, e.g. 5s"),
             ("-1s", "durations cannot be negative"),
-            ("5 parsecs", "expected a number followed by a unit, e.g. 5s"),
+            ("5 parsecs", "unknown unit `parsecs` (use ms, s, m, h or d)"),
+            ("5s!", "expected a number followed by a unit, e.g. 5s"),
             ("5parsecs", "unknown unit `parsecs` (use ms, s, m, h or d)"),
             ("s", "expected a number followed by a unit, e.g. 5s"),
             ("1e999s", "unknown unit `e` (use ms, s, m, h or d)"),

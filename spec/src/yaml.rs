@@ -19,6 +19,7 @@ fn options() -> serde_saphyr::Options {
             max_nodes: 100_000,
             max_aliases: 1_000,
             max_documents: 1,
+            flow_nesting_limit: 32,
         },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: 100_000,
@@ -144,6 +145,27 @@ fn translate(
             None,
             key,
         ),
+        E::Unexpected { expected, .. } => (
+            SpecErrorKind::WrongType,
+            format!(
+                "wrong type{for_key}{ctx}: expected {}, found `{found}`",
+                describe_expected(expected)
+            ),
+            None,
+            key,
+        ),
+        E::SerdeUnknownVariant {
+            variant, expected, ..
+        } => {
+            let list: Vec<String> = expected.iter().map(|v| format!("`{v}`")).collect();
+            (
+                SpecErrorKind::Invalid,
+                format!("unknown value `{variant}`{for_key}{ctx}"),
+                did_you_mean(variant, expected.iter().copied())
+                    .or_else(|| Some(format!("use one of {}", list.join(", ")))),
+                key,
+            )
+        }
         E::NullIntoString { .. } => (
             SpecErrorKind::WrongType,
             format!("wrong type{for_key}{ctx}: expected a string, found nothing"),
@@ -181,15 +203,16 @@ fn translate(
             None,
         ),
         E::Message { msg, .. } => (SpecErrorKind::Invalid, format!("{msg}{ctx}"), None, key),
-        other => (
-            SpecErrorKind::Yaml,
-            format!(
-                "invalid YAML: {}",
-                UserMessageFormatter.format_message(other)
-            ),
-            None,
-            None,
-        ),
+        other => {
+            let detail = UserMessageFormatter.format_message(other);
+            // The parser reports flow nesting past its limit in its own words.
+            let message = if detail.contains("recursion limit exceeded") {
+                budget_message(&serde_saphyr::budget::BudgetBreach::Depth { depth: 0 })
+            } else {
+                format!("invalid YAML: {detail}")
+            };
+            (SpecErrorKind::Yaml, message, None, None)
+        }
     };
     let mut e = SpecError::at(kind, &at, message).with_hint(hint);
     e.key = key;
@@ -206,6 +229,14 @@ fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
         }
         B::Documents { .. } => "more than one YAML document; a file holds exactly one".to_string(),
         other => format!("input exceeds the parser budget ({other:?})"),
+    }
+}
+
+fn describe_expected(expected: &str) -> &str {
+    match expected {
+        "sequence start" => "a list",
+        "mapping start" => "a mapping",
+        other => other,
     }
 }
 
