@@ -1,0 +1,138 @@
+//! Shared helpers for the runtime's integration tests: free loopback ports, real Python and
+//! shell services, a tiny HTTP client, bounded polling, and guards that kill what a test
+//! started even when it panics.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use auditwall_runtime::{process_alive, Readiness, ServiceSpec};
+
+/// A port nobody listens on right now (bound to port 0, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+/// Serves the working directory over HTTP on 127.0.0.1:<argv[1]>.
+pub const HTTP_SERVER: &str = "\
+import http.server, sys
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), http.server.SimpleHTTPRequestHandler).serve_forever()
+";
+
+/// A Python service: `python3 -c <script> <args...>`, logging to `<dir>/<name>.log`.
+pub fn python(name: &str, dir: &Path, script: &str, args: &[String]) -> ServiceSpec {
+    let mut spec = ServiceSpec::new(name, "python3");
+    spec.args = [vec!["-c".to_string(), script.to_string()], args.to_vec()].concat();
+    spec.cwd = Some(dir.to_path_buf());
+    spec.log = Some(dir.join(format!("{name}.log")));
+    spec
+}
+
+/// A `sh -c <script>` service, logging to `<dir>/<name>.log`.
+pub fn shell(name: &str, dir: &Path, script: &str) -> ServiceSpec {
+    let mut spec = ServiceSpec::new(name, "sh");
+    spec.args = vec!["-c".to_string(), script.to_string()];
+    spec.cwd = Some(dir.to_path_buf());
+    spec.log = Some(dir.join(format!("{name}.log")));
+    spec
+}
+
+/// The HTTP file server on `port`, ready once the port accepts connections.
+pub fn http_service(name: &str, dir: &Path, port: u16) -> ServiceSpec {
+    let mut spec = python(name, dir, HTTP_SERVER, &[port.to_string()]);
+    spec.ports = vec![port];
+    spec.ready = Readiness::TcpConnect {
+        addr: loopback(port),
+    };
+    spec
+}
+
+/// One `GET` on loopback; the status code, or the I/O error (e.g. a read timeout).
+pub fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect_timeout(&loopback(port), timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    let text = String::from_utf8_lossy(&head);
+    text.get(9..12)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {text:?}")))
+}
+
+/// Poll `condition` every 10 ms until it holds or `timeout` passes; true if it held.
+pub fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Read pids written one per line by a service; waits (bounded) until `count` are there.
+pub fn read_pids(path: &Path, count: usize) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let complete = eventually(Duration::from_secs(10), || {
+        pids = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        pids.len() >= count
+    });
+    assert!(complete, "{} never listed {count} pids", path.display());
+    pids
+}
+
+/// SIGKILLs the listed pids (and their groups, for group leaders) on drop, so a failing
+/// test leaves nothing running. Only signals processes that are still alive.
+#[derive(Default)]
+pub struct KillOnDrop {
+    pids: Vec<u32>,
+    children: Vec<Child>,
+}
+
+impl KillOnDrop {
+    pub fn pid(&mut self, pid: u32) {
+        self.pids.push(pid);
+    }
+
+    pub fn child(&mut self, child: Child) -> &mut Child {
+        self.children.push(child);
+        self.children.last_mut().expect("just pushed")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for &pid in &self.pids {
+            if pid > 1 && process_alive(pid) {
+                // SAFETY: plain kill(2) on a pid this test started and that is still alive.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+    }
+}
