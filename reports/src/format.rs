@@ -1,0 +1,269 @@
+//! Text shared by every reporter: durations, values, judgements, timestamps, overall state.
+//!
+//! Owns: the one human wording of a result (so the terminal, JUnit and Markdown say the same
+//! thing). Must not touch: escaping for a particular format; each reporter escapes its own
+//! output (the terminal shows control characters, XML strips them, Markdown escapes tables),
+//! using at most the shared [`strip_ansi`].
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use auditwall_harness::result::{CheckResult, RunSummary, Verdict};
+use auditwall_spec::condition::Judgement;
+use auditwall_spec::Value;
+
+/// `412µs`, `12ms`, `1.2s`, `2m05s`, `1h02m05s`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros < 1_000 {
+        format!("{micros}µs")
+    } else if micros < 1_000_000 {
+        format!("{}ms", micros / 1_000)
+    } else if d < Duration::from_secs(60) {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        let s = d.as_secs();
+        if s < 3_600 {
+            format!("{}m{:02}s", s / 60, s % 60)
+        } else {
+            format!("{}h{:02}m{:02}s", s / 3_600, (s % 3_600) / 60, s % 60)
+        }
+    }
+}
+
+/// Binary units, because RSS and file sizes are read against binary limits (`200MiB`).
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// One observed value for humans. Text, JSON and maps are JSON-encoded, which also makes
+/// any control characters inside them visible as escapes.
+pub(crate) fn render_value(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => human_number(*n),
+        Value::Text(s) => serde_json::Value::String(s.clone()).to_string(),
+        Value::Duration(d) => human_duration(*d),
+        Value::Bytes(n) => human_bytes(*n),
+        Value::Json(v) => v.to_string(),
+        Value::Map(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        )
+        .to_string(),
+    }
+}
+
+fn human_number(n: f64) -> String {
+    // Status codes and counts are whole numbers; print `200`, not `200.0`.
+    if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+/// `status == 200: expected 200, got 503 (actual: 503)`.
+pub(crate) fn judgement_line(j: &Judgement) -> String {
+    match (&j.reason, &j.actual) {
+        (Some(reason), Some(actual)) => format!("{}: {reason} (actual: {actual})", j.condition),
+        (Some(reason), None) => format!("{}: {reason}", j.condition),
+        (None, Some(actual)) => format!("{} did not hold (actual: {actual})", j.condition),
+        (None, None) => format!("{} did not hold", j.condition),
+    }
+}
+
+pub(crate) fn failed_judgements(r: &CheckResult) -> impl Iterator<Item = &Judgement> {
+    r.judgements.iter().filter(|j| !j.passed)
+}
+
+/// `probes::router.chat`: the name nextest and JUnit consumers know the check by.
+pub(crate) fn full_name(r: &CheckResult) -> String {
+    format!("{}::{}", r.suite, r.id)
+}
+
+/// The one-line reason shown beside a result, empty for a clean pass.
+pub(crate) fn headline(r: &CheckResult) -> String {
+    let first_line = |s: &str| s.lines().next().unwrap_or_default().to_string();
+    match r.verdict {
+        Verdict::Pass if r.flaky => format!("flaky: passed on attempt {}", r.attempts),
+        Verdict::Pass => String::new(),
+        Verdict::Blocked => match &r.blocked_by {
+            Some(dep) => format!("blocked by {dep}"),
+            None => "blocked by a dependency".to_string(),
+        },
+        Verdict::Skip => r
+            .message
+            .as_deref()
+            .map(first_line)
+            .unwrap_or_else(|| "skipped".to_string()),
+        Verdict::Fail | Verdict::Drift | Verdict::Error => match &r.message {
+            Some(message) => first_line(message),
+            // The short reason only: reporters list every failed judgement in full below.
+            None => failed_judgements(r)
+                .next()
+                .map(|j| j.reason.clone().unwrap_or_else(|| judgement_line(j)))
+                .unwrap_or_else(|| "no reason recorded".to_string()),
+        },
+    }
+}
+
+/// The worst per-check monitoring state of the run. A run that proved nothing (no results,
+/// or everything skipped) is `SKIPPED`, never `HEALTHY`: an empty wall is not a green wall.
+pub fn overall_state(summary: &RunSummary) -> &'static str {
+    let rank = |state: &str| match state {
+        "FAILED" => 4,
+        "DRIFT" => 3,
+        "BLOCKED" => 2,
+        "HEALTHY" => 1,
+        _ => 0,
+    };
+    summary
+        .results
+        .iter()
+        .map(|r| r.verdict.state())
+        .max_by_key(|s| rank(s))
+        .unwrap_or("SKIPPED")
+}
+
+pub(crate) fn run_duration(summary: &RunSummary) -> Duration {
+    summary
+        .finished_at
+        .duration_since(summary.info.started_at)
+        .unwrap_or_default()
+}
+
+/// `9999-12-31T23:59:59Z`: later times are clamped to it, earlier-than-epoch times to the
+/// epoch, so every timestamp we emit is valid RFC 3339 (four-digit year).
+const MAX_UNIX_SECONDS: u64 = 253_402_300_799;
+
+/// Seconds and milliseconds since the Unix epoch, clamped to what RFC 3339 can express.
+pub(crate) fn clamped_unix(t: SystemTime) -> (u64, u32) {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) if d.as_secs() > MAX_UNIX_SECONDS => (MAX_UNIX_SECONDS, 999),
+        Ok(d) => (d.as_secs(), d.subsec_millis()),
+        Err(_) => (0, 0),
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-27T09:34:00.125Z`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let (secs, millis) = clamped_unix(t);
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3_600,
+        (rem % 3_600) / 60,
+        rem % 60
+    )
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm,
+/// restricted to non-negative days, which is all [`clamped_unix`] yields).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Drops ANSI escape sequences whole (`ESC [ ... final byte`), so files do not carry `[31m`
+/// debris, and then every character `keep` rejects.
+pub(crate) fn strip_ansi(text: &str, keep: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for next in chars.by_ref() {
+                if ('@'..='~').contains(&next) {
+                    break;
+                }
+            }
+        } else if keep(c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64, millis: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(secs * 1_000 + millis)
+    }
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        let cases = [
+            (at(0, 0), "1970-01-01T00:00:00.000Z"),
+            (at(951_782_400, 5), "2000-02-29T00:00:00.005Z"),
+            (at(1_709_164_800, 0), "2024-02-29T00:00:00.000Z"),
+            (at(1_795_772_040, 125), "2026-11-27T09:34:00.125Z"),
+            (at(4_102_444_799, 999), "2099-12-31T23:59:59.999Z"),
+            (at(MAX_UNIX_SECONDS, 0), "9999-12-31T23:59:59.000Z"),
+        ];
+        for (t, expected) in cases {
+            assert_eq!(rfc3339(t), expected);
+        }
+    }
+
+    #[test]
+    fn rfc3339_clamps_out_of_range_times() {
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(10)),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(at(MAX_UNIX_SECONDS + 86_400 * 400, 0)),
+            "9999-12-31T23:59:59.999Z"
+        );
+    }
+
+    #[test]
+    fn durations_read_like_a_human_wrote_them() {
+        let cases = [
+            (Duration::from_micros(412), "412µs"),
+            (Duration::from_millis(12), "12ms"),
+            (Duration::from_millis(1_234), "1.2s"),
+            (Duration::from_secs(125), "2m05s"),
+            (Duration::from_secs(3_725), "1h02m05s"),
+        ];
+        for (d, expected) in cases {
+            assert_eq!(human_duration(d), expected);
+        }
+    }
+
+    #[test]
+    fn values_render_compactly() {
+        assert_eq!(render_value(&Value::Number(200.0)), "200");
+        assert_eq!(render_value(&Value::Number(0.25)), "0.25");
+        assert_eq!(render_value(&Value::Bytes(512)), "512 B");
+        assert_eq!(render_value(&Value::Bytes(200 * 1024 * 1024)), "200.0 MiB");
+        assert_eq!(
+            render_value(&Value::Text("a\u{1b}b".into())),
+            r#""a\u001bb""#
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! Fixed run summaries for the reporter tests: every verdict, a flaky pass, a blocked check,
+//! a fired deadline, and every observation type, at fixed instants so snapshots are stable.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use auditwall_harness::event::Event;
+use auditwall_harness::result::{CheckResult, RunInfo, RunSummary, Verdict};
+use auditwall_spec::condition::Judgement;
+use auditwall_spec::{Observations, Origin, Severity, Suite, Value};
+
+/// 2026-11-27T09:34:00Z
+pub const STARTED: u64 = 1_795_772_040;
+
+pub fn at(offset_ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(STARTED) + Duration::from_millis(offset_ms)
+}
+
+pub fn info(planned: usize) -> RunInfo {
+    RunInfo {
+        run_id: "20261127T093400Z-1a2b3c".into(),
+        wall: "homelab".into(),
+        wall_source: "/srv/walls/homelab".into(),
+        git_commit: Some("9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6".into()),
+        profile_digest: "5d41402abc4b2a76b9719d911017c592ae2b5a1bf0b6c0e0f4a1b2c3d4e5f607".into(),
+        profile_name: "studio".into(),
+        host: "studio.local".into(),
+        started_at: at(0),
+        planned,
+    }
+}
+
+pub fn check(suite: Suite, id: &str, verdict: Verdict, file_line: (&str, u32)) -> CheckResult {
+    CheckResult {
+        id: id.into(),
+        suite,
+        severity: Severity::P2,
+        tags: Vec::new(),
+        description: None,
+        origin: Origin {
+            file: file_line.0.into(),
+            line: file_line.1,
+            column: 3,
+        },
+        verdict,
+        flaky: false,
+        attempts: 1,
+        started_at: Some(at(5)),
+        duration: Duration::from_millis(12),
+        message: None,
+        blocked_by: None,
+        judgements: Vec::new(),
+        observations: Observations::new(),
+    }
+}
+
+pub fn judgement(condition: &str, passed: bool, actual: &str, reason: Option<&str>) -> Judgement {
+    Judgement {
+        condition: condition.into(),
+        passed,
+        actual: Some(actual.into()),
+        budget: condition.starts_with("latency") || condition.starts_with("rss"),
+        reason: reason.map(str::to_string),
+    }
+}
+
+pub fn observations(values: Vec<(&str, Value)>) -> Observations {
+    let mut obs = Observations::new();
+    for (name, value) in values {
+        obs.set(name, value);
+    }
+    obs
+}
+
+/// One check per verdict, plus a flaky pass and a check cut off by the deadline.
+pub fn results() -> Vec<CheckResult> {
+    let probes = "walls/homelab/probes.yaml";
+
+    let mut health = check(Suite::Probes, "router.health", Verdict::Pass, (probes, 4));
+    health.severity = Severity::P0;
+    health.tags = vec!["router".into(), "fast".into()];
+    health.judgements = vec![judgement("status == 200", true, "200", None)];
+    health.observations = observations(vec![
+        ("status", Value::Number(200.0)),
+        ("latency", Value::Duration(Duration::from_micros(11_840))),
+    ]);
+
+    let mut chat = check(Suite::Probes, "router.chat", Verdict::Fail, (probes, 12));
+    chat.severity = Severity::P0;
+    chat.description = Some("A real chat completion through the router".into());
+    chat.tags = vec!["router".into()];
+    chat.duration = Duration::from_millis(1_234);
+    chat.attempts = 2;
+    chat.judgements = vec![
+        judgement("status == 200", false, "503", Some("expected 200, got 503")),
+        judgement(
+            "json.choices[0].message.content contains '4'",
+            false,
+            "<missing>",
+            Some("json.choices is missing"),
+        ),
+        judgement("latency < 2s", true, "1.2s", None),
+    ];
+    let mut headers = BTreeMap::new();
+    headers.insert("content-type".to_string(), "application/json".to_string());
+    headers.insert("x-served-by".to_string(), "none".to_string());
+    chat.observations = observations(vec![
+        ("status", Value::Number(503.0)),
+        ("latency", Value::Duration(Duration::from_millis(1_234))),
+        ("header", Value::Map(headers)),
+        (
+            "json",
+            Value::Json(serde_json::json!({"error": {"message": "no backend available"}})),
+        ),
+        ("size", Value::Bytes(48)),
+    ]);
+
+    let mut fallback = check(
+        Suite::Probes,
+        "model.fallback.latency",
+        Verdict::Drift,
+        (probes, 30),
+    );
+    fallback.severity = Severity::P1;
+    fallback.duration = Duration::from_millis(1_815);
+    fallback.judgements = vec![
+        judgement("status == 200", true, "200", None),
+        judgement(
+            "latency < 300ms",
+            false,
+            "1.8s",
+            Some("expected < 300ms, got 1.8s"),
+        ),
+    ];
+    fallback.observations = observations(vec![
+        ("status", Value::Number(200.0)),
+        ("latency", Value::Duration(Duration::from_millis(1_812))),
+    ]);
+
+    let mut hub = check(Suite::Probes, "hub.state", Verdict::Pass, (probes, 41));
+    hub.flaky = true;
+    hub.attempts = 2;
+    hub.duration = Duration::from_millis(2_050);
+    hub.observations = observations(vec![
+        ("status", Value::Number(200.0)),
+        ("body", Value::Text("{\"door.front.locked\":true}".into())),
+    ]);
+
+    let mut disk = check(Suite::Probes, "model.weights", Verdict::Error, (probes, 52));
+    disk.severity = Severity::P1;
+    disk.attempts = 1;
+    disk.duration = Duration::from_micros(830);
+    disk.message = Some(
+        "cannot run command `sha256sum`: No such file or directory (os error 2)\n\
+         the detector is broken, not the system"
+            .into(),
+    );
+    disk.observations = observations(vec![
+        ("exit", Value::Null),
+        ("stderr", Value::Text(String::new())),
+    ]);
+
+    let mut config = check(
+        Suite::Calibration,
+        "router.config",
+        Verdict::Error,
+        ("walls/homelab/calibration.yaml", 2),
+    );
+    config.attempts = 0;
+    config.started_at = None;
+    config.duration = Duration::ZERO;
+    config.message = Some("not finished before the run deadline (5m00s)".into());
+
+    let mut failover = check(
+        Suite::Drills,
+        "router.failover",
+        Verdict::Skip,
+        ("walls/homelab/drills.yaml", 1),
+    );
+    failover.attempts = 0;
+    failover.started_at = None;
+    failover.duration = Duration::ZERO;
+    failover.message = Some("disruptive: run with --allow-disruptive".into());
+
+    let mut goodnight = check(
+        Suite::Scenarios,
+        "hub.goodnight",
+        Verdict::Blocked,
+        ("walls/homelab/scenarios.yaml", 7),
+    );
+    goodnight.attempts = 0;
+    goodnight.started_at = None;
+    goodnight.duration = Duration::ZERO;
+    goodnight.blocked_by = Some("router.chat".into());
+    goodnight.observations = observations(vec![
+        ("rss", Value::Bytes(157_286_400)),
+        ("ratio", Value::Number(0.25)),
+        ("locked", Value::Bool(false)),
+    ]);
+
+    vec![
+        health, chat, fallback, hub, disk, config, failover, goodnight,
+    ]
+}
+
+pub fn summary() -> RunSummary {
+    let results = results();
+    RunSummary {
+        info: info(results.len()),
+        finished_at: at(3_412),
+        results,
+        deadline_exceeded: true,
+    }
+}
+
+/// The event stream an engine would emit for [`summary`], including retries.
+pub fn events() -> Vec<Event> {
+    let summary = summary();
+    let mut events = vec![Event::RunStarted {
+        info: summary.info.clone(),
+    }];
+    for result in &summary.results {
+        if result.attempts > 0 {
+            events.push(Event::CheckStarted {
+                id: result.id.clone(),
+            });
+        }
+        if result.attempts == 2 {
+            events.push(Event::CheckRetrying {
+                id: result.id.clone(),
+                attempt: 1,
+                reason: "connection reset by peer".into(),
+            });
+        }
+        events.push(Event::CheckFinished {
+            result: result.clone(),
+        });
+    }
+    events.push(Event::RunFinished { summary });
+    events
+}
