@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use crate::condition::parse_condition;
+use crate::condition::{parse_condition, Condition};
 use crate::error::{did_you_mean, sort_errors, SpecError, SpecErrorKind};
 use crate::interp::{Interpolator, Resolver};
 use crate::model::*;
@@ -324,7 +324,12 @@ fn convert_check(
             let parsed = c
                 .interp
                 .text(&cond.value, &at)
-                .and_then(|text| parse_condition(&text, probe.kind(), at.clone()));
+                .and_then(|text| parse_condition(&text, probe.kind(), at.clone()))
+                // Reports show the condition as written, so a `${secret:..}` never leaks.
+                .map(|parsed| Condition {
+                    text: cond.value.clone(),
+                    ..parsed
+                });
             expect.extend(c.keep(parsed));
         }
         if raw.expect.is_empty() {

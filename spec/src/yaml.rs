@@ -236,6 +236,7 @@ fn describe_expected(expected: &str) -> &str {
     match expected {
         "sequence start" => "a list",
         "mapping start" => "a mapping",
+        "string scalar" => "a string",
         other => other,
     }
 }
@@ -261,9 +262,25 @@ fn token_at(text: &str, line: u32, column: u32) -> String {
         return String::new();
     };
     let start = usize::try_from(column).unwrap_or(1).saturating_sub(1);
-    let rest: String = l.chars().skip(start).collect();
-    let end = rest.find([',', '}', ']', '#']).unwrap_or(rest.len());
-    rest[..end].trim().chars().take(60).collect()
+    let mut out = String::new();
+    let mut depth = 0usize;
+    // A flow collection is shown whole (`[a]`), a plain scalar up to its delimiter.
+    for c in l.chars().skip(start).take(60) {
+        match c {
+            '[' | '{' => depth += 1,
+            ']' | '}' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    out.push(c);
+                    break;
+                }
+            }
+            ',' | ']' | '}' | '#' if depth == 0 => break,
+            _ => {}
+        }
+        out.push(c);
+    }
+    out.trim().to_string()
 }
 
 /// The mapping key written just before a value's location (`retries: x` → `retries`).
