@@ -178,7 +178,7 @@ impl<W: Write> Terminal<W> {
                 writeln!(self.out, "      {mark} {}", clean(&judgement_line(j)))?;
             }
         }
-        if explains_failure || r.flaky {
+        if r.verdict != Verdict::Pass || r.flaky {
             for (attempt, reason) in retries {
                 let reason = clean(reason.lines().next().unwrap_or_default());
                 writeln!(self.out, "      attempt {attempt} failed: {reason}")?;
