@@ -135,6 +135,9 @@ pub fn parse_condition(
     let (path_text, rest) = split_token(trimmed);
     let path = parse_path(path_text).map_err(|r| fail(r, None))?;
     let names = crate::observe::names_for(probe_kind);
+    if names.is_empty() {
+        return Err(fail(format!("unknown probe kind `{probe_kind}`"), None));
+    }
     if !names.contains(&path.root.as_str()) {
         let hint = did_you_mean(&path.root, names.iter().copied()).or_else(|| {
             let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
