@@ -3,6 +3,10 @@
 //! Owns: building the request from an [`HttpProbe`], reading the answer within one deadline,
 //! and naming precisely which phase failed (connect, response headers, body).
 //! Must not touch: judging the answer (a 500 is an observation, not an error).
+//!
+//! `latency` runs from sending the request to the last body byte read. A body over 4 MiB is
+//! cut there: `size` is then the bytes kept, `body` ends with a visible truncation marker,
+//! and `json` is absent (a cut document would parse wrongly or not at all).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

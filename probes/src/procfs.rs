@@ -21,7 +21,8 @@ pub(crate) fn pids() -> Result<Vec<u32>, ProbeError> {
 }
 
 /// The command line with its NUL-separated arguments joined by spaces; `None` when the
-/// process is gone or has no command line (kernel threads, zombies).
+/// process is gone or has no command line (kernel threads, zombies). Empty arguments are
+/// dropped: programs that rewrite their title pad it with NULs.
 pub(crate) fn cmdline(pid: u32) -> Result<Option<String>, ProbeError> {
     let Some(raw) = read_if_alive(&format!("/proc/{pid}/cmdline"))? else {
         return Ok(None);
