@@ -106,7 +106,7 @@ pub fn build_wall(
         match parsed {
             Err(e) => errors.push(e),
             Ok(file) => {
-                for (index, raw) in file.probes.iter().enumerate() {
+                for (index, raw) in file.probes.iter().flatten().enumerate() {
                     match convert_check(src, index, raw, &root_cfg.settings, &mut interp) {
                         Ok(converted) => checks.push(converted),
                         Err(e) => {
@@ -369,10 +369,10 @@ fn convert_check(
 fn convert_probe(c: &mut Converter, raw: &RawProbe) -> Probe {
     match raw {
         RawProbe::Http(h) => {
-            let at = span_origin(c.file, h);
+            let at_http = span_origin(c.file, h);
             let h = &h.value;
             c.one_of(
-                &at,
+                &at_http,
                 ("json", h.json.is_some()),
                 ("body", h.body.is_some()),
                 false,
@@ -386,6 +386,11 @@ fn convert_probe(c: &mut Converter, raw: &RawProbe) -> Probe {
                 (None, None) => None,
             };
             let method = c.opt_text(&h.method).unwrap_or_else(|| "GET".to_string());
+            if method.is_empty() || !method.chars().all(|ch| ch.is_ascii_alphabetic()) {
+                let message = format!("bad HTTP method `{method}`{}", c.ctx);
+                let at = h.method.as_ref().map(|m| span_origin(c.file, m));
+                c.invalid(at.as_ref().unwrap_or(&at_http), message);
+            }
             Probe::Http(HttpProbe {
                 method: method.to_ascii_uppercase(),
                 url: c.text(&h.url),

@@ -10,7 +10,9 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::error::SpecError;
+use serde_saphyr::Spanned;
+
+use crate::error::{SpecError, SpecErrorKind};
 use crate::source::SourceFile;
 use crate::yaml;
 
@@ -45,8 +47,43 @@ pub fn parse_profile_layer(name: &str, src: &SourceFile) -> Result<ProfileLayer,
     let tree: Option<LayerTree> = yaml::parse(src, &[], &|_, _| String::new())?;
     Ok(ProfileLayer {
         name: name.to_string(),
-        tree: tree.map(|t| t.0).unwrap_or_default(),
+        tree: match tree {
+            Some(t) => checked_keys(&src.path, t.0)?,
+            None => BTreeMap::new(),
+        },
     })
+}
+
+/// Keys are path segments of `${a.b}`, so a `.` in one would make lookups ambiguous.
+fn checked_keys(
+    file: &str,
+    raw: Vec<(Spanned<String>, RawNode)>,
+) -> Result<BTreeMap<String, Node>, SpecError> {
+    let mut out = BTreeMap::new();
+    for (key, node) in raw {
+        let ok = !key.value.is_empty()
+            && key
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            return Err(SpecError::at(
+                SpecErrorKind::Invalid,
+                &yaml::span_origin(file, &key),
+                format!(
+                    "bad profile key `{}`: keys may only contain letters, digits, `_` and `-`",
+                    key.value
+                ),
+            )
+            .with_key(key.value));
+        }
+        let node = match node {
+            RawNode::Leaf(v) => Node::Leaf(v),
+            RawNode::Map(m) => Node::Map(checked_keys(file, m)?),
+        };
+        out.insert(key.value, node);
+    }
+    Ok(out)
 }
 
 impl Profile {
@@ -130,7 +167,13 @@ fn collect(tree: &BTreeMap<String, Merged>, prefix: &str, out: &mut Vec<(String,
 }
 
 /// The top level of a layer: must be a mapping.
-struct LayerTree(BTreeMap<String, Node>);
+struct LayerTree(Vec<(Spanned<String>, RawNode)>);
+
+/// A profile node as parsed, keys still unchecked (and located, for the error).
+enum RawNode {
+    Leaf(String),
+    Map(Vec<(Spanned<String>, RawNode)>),
+}
 
 impl<'de> Deserialize<'de> for LayerTree {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -141,33 +184,24 @@ impl<'de> Deserialize<'de> for LayerTree {
 struct MapVisitor;
 
 impl<'de> Visitor<'de> for MapVisitor {
-    type Value = BTreeMap<String, Node>;
+    type Value = Vec<(Spanned<String>, RawNode)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a mapping")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = BTreeMap::new();
+        let mut out = Vec::new();
         // Bounded by the parser budget (max nodes).
-        while let Some(key) = map.next_key::<String>()? {
-            if key.is_empty()
-                || !key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(de::Error::custom(format!(
-                    "bad profile key `{key}`: keys may only contain letters, digits, `_` and `-`"
-                )));
-            }
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
             let node = map.next_value::<NodeSeed>()?;
-            out.insert(key, node.0);
+            out.push((key, node.0));
         }
         Ok(out)
     }
 }
 
-struct NodeSeed(Node);
+struct NodeSeed(RawNode);
 
 impl<'de> Deserialize<'de> for NodeSeed {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -178,52 +212,52 @@ impl<'de> Deserialize<'de> for NodeSeed {
 struct NodeVisitor;
 
 impl<'de> Visitor<'de> for NodeVisitor {
-    type Value = Node;
+    type Value = RawNode;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string, number, boolean, list or mapping")
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
-        Ok(Node::Leaf(v.to_string()))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawNode, E> {
+        Ok(RawNode::Leaf(v.to_string()))
     }
 
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
-        Ok(Node::Leaf(v.to_string()))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawNode, E> {
+        Ok(RawNode::Leaf(v.to_string()))
     }
 
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::Leaf(v.to_string()))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawNode, E> {
+        Ok(RawNode::Leaf(v.to_string()))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
-        Ok(Node::Leaf(v.to_string()))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawNode, E> {
+        Ok(RawNode::Leaf(v.to_string()))
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Leaf(v.to_string()))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawNode, E> {
+        Ok(RawNode::Leaf(v.to_string()))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<RawNode, E> {
         // An empty value is almost always a forgotten value; make the author say "".
         Err(E::custom(
             "empty profile value; write \"\" if an empty string is meant",
         ))
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
+    fn visit_none<E: de::Error>(self) -> Result<RawNode, E> {
         self.visit_unit()
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawNode, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<serde_json::Value>()? {
             items.push(item);
         }
-        Ok(Node::Leaf(serde_json::Value::Array(items).to_string()))
+        Ok(RawNode::Leaf(serde_json::Value::Array(items).to_string()))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Node, A::Error> {
-        MapVisitor.visit_map(map).map(Node::Map)
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawNode, A::Error> {
+        MapVisitor.visit_map(map).map(RawNode::Map)
     }
 }

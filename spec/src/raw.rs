@@ -55,8 +55,8 @@ pub(crate) struct RawSecrets {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSpecFile {
-    #[serde(default)]
-    pub probes: Vec<Spanned<RawCheck>>,
+    /// `None` for an empty `probes:` (a file being written), which has no checks.
+    pub probes: Option<Vec<Spanned<RawCheck>>>,
 }
 
 #[derive(Debug, Deserialize)]

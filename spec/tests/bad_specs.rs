@@ -353,6 +353,43 @@ fn cases() -> Vec<Case> {
                 "walls/x/probes/b.yaml:3:14: bad duration `5` for `timeout` in check `b`: durations need a unit, e.g. 5s",
             ],
         },
+        Case {
+            name: "profile key with a dot",
+            input: Input {
+                profiles: vec![("base", "endpoints:\n  a.b: 1\n")],
+                ..Input::default()
+            },
+            expected: &["walls/x/profiles/base.yaml:2:3: bad profile key `a.b`: keys may only contain letters, digits, `_` and `-`"],
+        },
+        Case {
+            name: "bad HTTP method",
+            input: spec("probes:\n  - id: a\n    http: { url: x, method: \"GE T\" }\n"),
+            expected: &["walls/x/probes/a.yaml:3:29: bad HTTP method `GE T` in check `a`"],
+        },
+        Case {
+            name: "spec file is a list, not a mapping",
+            input: spec("- id: a\n"),
+            expected: &["walls/x/probes/a.yaml:1:1: wrong type at the top level: expected a mapping, found `- id: a`"],
+        },
+        Case {
+            name: "zero timeout",
+            input: root("name: example\nsettings: { timeout: 0s }\n"),
+            expected: &["walls/x/wall.yaml:2:22: bad duration `0s` for `timeout` in `settings`: must be more than 0"],
+        },
+        Case {
+            name: "include escaping the wall directory",
+            input: root("name: example\ninclude: [\"../other/**/*.yaml\"]\n"),
+            expected: &["walls/x/wall.yaml:2:11: bad include pattern `../other/**/*.yaml`: patterns are relative to the wall directory and stay inside it"],
+        },
+        Case {
+            name: "profile key that is a mapping",
+            input: Input {
+                specs: vec![("probes/a.yaml", b"probes:\n  - id: a\n    tcp: { address: \"${endpoints}\" }\n")],
+                profiles: vec![("base", "endpoints:\n  router: 127.0.0.1:1\n")],
+                ..Input::default()
+            },
+            expected: &["walls/x/probes/a.yaml:3:21: profile key `endpoints` is a mapping, not a value (e.g. `${endpoints.router}`)"],
+        },
     ]
 }
 
