@@ -28,7 +28,9 @@
 //! made with [`Supervisor::attach`] in another process reads it to show status or run `down`;
 //! [`Supervisor::staleness`] reports a crashed supervisor or reused pids. Environment values
 //! are deliberately *not* recorded (they may hold secrets), so only the owning supervisor can
-//! restart a service.
+//! restart a service. Owner and attached supervisors each rewrite the whole file from their
+//! own view (last writer wins); that is safe because every record is re-verified against
+//! `/proc` before it is used, so a resurrected record of a stopped service reads as gone.
 //!
 //! **Ready means ready.** A start returns only after the process is still alive, every listed
 //! port accepts connections and is held by the service's own group, and the readiness check

@@ -11,12 +11,35 @@ use std::time::{Duration, Instant};
 
 use auditwall_runtime::{process_alive, Readiness, ServiceSpec};
 
-/// A port nobody listens on right now (bound to port 0, then released).
+/// A port nobody listens on right now, not handed out before by this process.
+///
+/// Picked below Linux's ephemeral range (32768+): there the kernel also assigns source ports
+/// of outgoing connections and `bind(0)` results, so a port released by one test could be
+/// taken by another test's connection before the service under test binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral loopback port")
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static HANDED_OUT: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let handed_out = HANDED_OUT.get_or_init(|| Mutex::new(HashSet::new()));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+        ^ std::process::id().rotate_left(16);
+    let mut x = seed | 1;
+    for _ in 0..10_000 {
+        // xorshift32: cheap, good enough to spread concurrent test processes apart.
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let port = 20_000 + (x % 12_000) as u16;
+        let mut taken = handed_out.lock().unwrap_or_else(|e| e.into_inner());
+        if !taken.contains(&port) && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            taken.insert(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000..32000");
 }
 
 pub fn loopback(port: u16) -> SocketAddr {
@@ -133,6 +156,69 @@ impl Drop for KillOnDrop {
                 // SAFETY: plain kill(2) on a pid this test started and that is still alive.
                 unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
             }
+        }
+    }
+}
+
+/// The `auditwall-runtime-fixture` binary running as a separate supervisor process with one
+/// service. Dropping it kills the fixture and whatever is left of the service's group.
+pub struct Fixture {
+    child: Child,
+    pub pid: u32,
+    pub service_pid: u32,
+}
+
+impl Fixture {
+    /// Start the fixture in `dir` and wait (bounded) for its `ready <pid>` line.
+    pub fn start(dir: &Path, state: &Path, name: &str, port: &str, command: &[&str]) -> Fixture {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_auditwall-runtime-fixture"))
+            .arg(state)
+            .arg(name)
+            .arg(port)
+            .args(command)
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the fixture supervisor");
+        let pid = child.id();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut fixture = Fixture {
+            child,
+            pid,
+            service_pid: 0,
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("fixture never reported ready");
+        fixture.service_pid = line
+            .strip_prefix("ready ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("fixture said {line:?} instead of `ready <pid>`"));
+        fixture
+    }
+
+    /// SIGKILL the supervisor process (it gets no chance to clean up) and reap it.
+    pub fn kill_supervisor(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.kill_supervisor();
+        if self.service_pid > 1 && !auditwall_runtime::group_members(self.service_pid).is_empty() {
+            // SAFETY: kill(2) on the process group the fixture created for its service.
+            unsafe { libc::kill(-(self.service_pid as libc::pid_t), libc::SIGKILL) };
         }
     }
 }
