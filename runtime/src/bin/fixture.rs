@@ -3,8 +3,9 @@
 //!
 //! Usage: `auditwall-runtime-fixture <state-file> <name> <port|-> <program> [args...]`
 //!
-//! Starts one service (ready when `port` accepts connections; `-` for no port), prints
-//! `ready <pid>` on stdout, then waits until stdin closes (at most ten minutes) and stops it.
+//! Starts one service (ready when `port` accepts connections; `-` for no port; its log is
+//! `<name>.log` beside the state file), prints `ready <pid>` on stdout, then waits until
+//! stdin closes (at most ten minutes) and stops it.
 //! The service is spawned from the main thread, which lives as long as the process, as
 //! `PR_SET_PDEATHSIG` requires. Not part of the library API.
 
@@ -37,6 +38,8 @@ fn main() -> ExitCode {
     };
     let mut spec = ServiceSpec::new(name.as_str(), program.as_str());
     spec.args = rest.to_vec();
+    // Beside the state file, so a test's temporary directory holds (and removes) it.
+    spec.log = Some(std::path::Path::new(state).with_file_name(format!("{name}.log")));
     if let Some(port) = port {
         spec.ports = vec![port];
         spec.ready = Readiness::TcpConnect {
