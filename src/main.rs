@@ -1,1 +1,20 @@
-fn main() {}
+//! The `auditwall` command: parse arguments, run one command, map the outcome to an exit code.
+
+mod cli;
+mod commands;
+mod exit;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    // This executable also hosts the reference system's services (see runtime::system).
+    if let Some(code) = auditwall_runtime::system::serve_from_env() {
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    let cli = cli::Cli::parse();
+    let outcome = commands::run(cli);
+    if let Err(e) = &outcome {
+        eprintln!("error: {e:#}");
+    }
+    std::process::ExitCode::from(exit::code(&outcome))
+}

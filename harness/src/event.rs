@@ -4,10 +4,22 @@ use crate::result::{CheckResult, RunInfo, RunSummary};
 
 #[derive(Debug, Clone)]
 pub enum Event {
-    RunStarted { info: RunInfo },
-    CheckStarted { id: String },
+    RunStarted {
+        info: RunInfo,
+    },
+    CheckStarted {
+        id: String,
+    },
     /// An attempt failed and another one follows.
-    CheckRetrying { id: String, attempt: u32, reason: String },
-    CheckFinished { result: CheckResult },
-    RunFinished { summary: RunSummary },
+    CheckRetrying {
+        id: String,
+        attempt: u32,
+        reason: String,
+    },
+    CheckFinished {
+        result: CheckResult,
+    },
+    RunFinished {
+        summary: RunSummary,
+    },
 }

@@ -5,5 +5,12 @@
 //! and the typed [`event::Event`] stream plus the final [`result`] model.
 //! Must not touch: output formatting. Reporters consume events; the engine never prints.
 
+pub mod engine;
+pub mod error;
 pub mod event;
+pub mod load;
+pub mod plan;
 pub mod result;
+
+pub use error::{Error, ErrorKind};
+pub mod doctor;

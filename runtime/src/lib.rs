@@ -44,6 +44,7 @@ mod readiness;
 mod service;
 mod state;
 mod supervisor;
+pub mod system;
 
 pub use error::{RuntimeError, RuntimeErrorKind};
 pub use procfs::{descendants, group_members, process_alive, sample, ResourceSample};

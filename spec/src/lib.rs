@@ -32,3 +32,4 @@ pub use observe::{Observations, Value};
 pub use profile::{parse_profile_layer, Profile, ProfileLayer};
 pub use root::{parse_root, parse_secrets, RootConfig, DEFAULT_INCLUDE, MAX_RETRIES};
 pub use source::{decode_source, SourceFile, MAX_SOURCE_BYTES};
+pub use units::{parse_duration, parse_size, render_duration, render_size};

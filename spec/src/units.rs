@@ -69,7 +69,7 @@ fn number_unit_pairs<'a>(
 }
 
 /// Parses `250ms`, `2s`, `1.5s`, `5m`, `1h`, `7d` and sums like `1m30s`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = 0.0;
     for (number, unit) in number_unit_pairs(text, "duration", "5s")? {
         let factor = DURATION_UNITS
@@ -83,7 +83,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Parses `512B`, `10KB` (1000), `10KiB` (1024), `256MiB`, `1.5GiB`.
-pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, String> {
     let pairs = number_unit_pairs(text, "size", "256MiB")?;
     if pairs.len() != 1 {
         return Err("expected one number and one unit, e.g. 256MiB".to_string());
@@ -104,7 +104,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// `350ms`, `1.2s`, `2s`, `1m30s`, `2h5m`, `7d`.
-pub(crate) fn render_duration(d: Duration) -> String {
+pub fn render_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         if d.as_nanos() > 0 && ms == 0 {
@@ -130,7 +130,7 @@ pub(crate) fn render_duration(d: Duration) -> String {
 }
 
 /// `512B`, `1KiB`, `12.3MiB` (binary units, one decimal).
-pub(crate) fn render_size(bytes: u64) -> String {
+pub fn render_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
         return format!("{bytes}B");

@@ -1,1 +1,162 @@
-//! Shared trial plumbing for the suite test targets.
+//! Turns a wall into libtest-mimic trials so each check is a first-class `cargo nextest` test.
+//!
+//! Owns: discovery (cheap: parse and plan only, no system touched) and running one trial by
+//! running its check — plus the checks it `needs` — through the same engine as `auditwall verify`.
+//! Must not touch: reporting formats (nextest writes JUnit from the trial outcomes).
+//!
+//! The wall is `$AUDITWALL_WALL` (a directory) or the embedded default wall; profile overlays
+//! come from `$AUDITWALL_PROFILE` (comma-separated). Disruptive checks are listed as ignored
+//! unless `$AUDITWALL_ALLOW_DISRUPTIVE=1`.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use auditwall_harness::engine::{self, RunOptions};
+use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
+use auditwall_harness::plan::{self, Filter};
+use auditwall_harness::result::{CheckResult, Verdict};
+use auditwall_probes::Prober;
+use auditwall_spec::Suite;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn source() -> WallSource {
+    match std::env::var_os("AUDITWALL_WALL") {
+        Some(dir) if !dir.is_empty() => WallSource::Dir(PathBuf::from(dir)),
+        _ => WallSource::Embedded {
+            name: "default",
+            files: auditwall_scenarios::DEFAULT_WALL,
+        },
+    }
+}
+
+fn load_wall(source: &WallSource) -> Result<LoadedWall, String> {
+    let overlays = std::env::var("AUDITWALL_PROFILE")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    load::load(source, &LoadOptions { overlays }).map_err(|e| e.to_string())
+}
+
+fn allow_disruptive() -> bool {
+    std::env::var("AUDITWALL_ALLOW_DISRUPTIVE").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// Entry point of a suite test target: lists or runs the suite's checks as trials.
+pub fn main(suite: Suite) -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let source = source();
+    let loaded = match load_wall(&source) {
+        Ok(l) => l,
+        Err(message) => {
+            // A broken wall must fail loudly under nextest, not list zero tests and pass.
+            let trial = Trial::test(format!("{suite}::wall_loads"), move || {
+                Err(Failed::from(message.clone()))
+            });
+            return libtest_mimic::run(&args, vec![trial]).exit_code();
+        }
+    };
+    let allow = allow_disruptive();
+    let trials = loaded
+        .wall
+        .checks
+        .iter()
+        .filter(|c| c.suite == suite)
+        .map(|check| {
+            let id = check.id.clone();
+            let source = source.clone();
+            Trial::test(format!("{suite}::{id}"), move || {
+                run_one(&source, &id, allow)
+            })
+            .with_kind(check.probe.kind())
+            .with_ignored_flag(check.disruptive && !allow)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// Runs one check (and what it needs) in this process and maps its verdict to a trial outcome.
+fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), Failed> {
+    let loaded = load_wall(source)?;
+    let filter = Filter {
+        ids: vec![id.to_string()],
+        ..Filter::default()
+    };
+    let plan = plan::plan(&loaded.wall.checks, &filter).map_err(|e| e.to_string())?;
+    let opts = RunOptions {
+        jobs: loaded.wall.settings.jobs,
+        deadline: loaded.wall.settings.deadline,
+        timeout: None,
+        retries: None,
+        allow_disruptive,
+        retry_backoff: Duration::from_millis(200),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let prober = Prober::new().map_err(|e| format!("cannot set up probes: {e}"))?;
+    let info = load::run_info(&loaded, None);
+    let (tx, _rx) = mpsc::channel();
+    let summary = runtime.block_on(engine::run(
+        &plan,
+        info,
+        &loaded.wall.secrets,
+        &opts,
+        &prober,
+        &tx,
+    ));
+    let result = summary
+        .results
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| format!("check `{id}` was not in the plan"))?;
+    outcome(result)
+}
+
+fn outcome(result: &CheckResult) -> Result<(), Failed> {
+    match result.verdict {
+        Verdict::Pass => {
+            if result.flaky {
+                // libtest has no "flaky" outcome; say it where nextest shows test output.
+                println!(
+                    "FLAKY {}::{}: {}",
+                    result.suite,
+                    result.id,
+                    result.message.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        Verdict::Skip => {
+            println!(
+                "SKIP {}::{}: {}",
+                result.suite,
+                result.id,
+                result.message.as_deref().unwrap_or("")
+            );
+            Ok(())
+        }
+        verdict => {
+            let mut text = format!(
+                "{}: {}",
+                verdict.as_str().to_uppercase(),
+                result.message.as_deref().unwrap_or("no reason given")
+            );
+            for j in result.judgements.iter().filter(|j| !j.passed) {
+                text.push_str(&format!(
+                    "\n  {} (actual: {})",
+                    j.condition,
+                    j.actual.as_deref().unwrap_or("<missing>")
+                ));
+            }
+            text.push_str(&format!("\n  at {}", result.origin));
+            Err(text.into())
+        }
+    }
+}

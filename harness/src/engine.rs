@@ -1,0 +1,384 @@
+//! Running a plan: bounded concurrency, per-check timeouts, retries (a pass on retry is
+//! `flaky`), `needs` (a check whose dependency did not pass is `blocked`), disruptive checks one
+//! at a time after the rest, and a whole-run deadline that still yields a complete summary.
+//!
+//! Every step is reported as an [`Event`] on the sink; the engine never formats output.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use auditwall_probes::{ProbeError, ProbeErrorKind, Prober};
+use auditwall_spec::condition::Judgement;
+use auditwall_spec::{render_duration, Check, Observations, Value};
+use tokio::task::JoinSet;
+
+use crate::event::Event;
+use crate::plan::Plan;
+use crate::result::{CheckResult, RunInfo, RunSummary, Verdict};
+
+/// Knobs for one run. `None` means "as the wall says".
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub jobs: usize,
+    pub deadline: Duration,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub allow_disruptive: bool,
+    /// Pause between attempts of one check, so a retry does not hit the same transient state.
+    pub retry_backoff: Duration,
+}
+
+/// Where events go. A `Vec`-collecting receiver makes engine tests trivial.
+pub type EventSink = Sender<Event>;
+
+const REDACTED: &str = "[redacted]";
+
+/// Runs every planned check and returns the summary (also sent as `RunFinished`).
+pub async fn run(
+    plan: &Plan,
+    mut info: RunInfo,
+    secrets: &[String],
+    opts: &RunOptions,
+    prober: &Prober,
+    sink: &EventSink,
+) -> RunSummary {
+    info.started_at = SystemTime::now();
+    info.planned = plan.checks.len();
+    let _ = sink.send(Event::RunStarted { info: info.clone() });
+
+    let secrets: Arc<Vec<String>> =
+        Arc::new(secrets.iter().filter(|s| !s.is_empty()).cloned().collect());
+    let deadline = tokio::time::Instant::now() + opts.deadline;
+    let n = plan.checks.len();
+    let mut results: Vec<Option<CheckResult>> = vec![None; n];
+    let mut pending: BTreeSet<usize> = (0..n).collect();
+    let mut running: JoinSet<(usize, CheckResult)> = JoinSet::new();
+    let mut running_disruptive = false;
+    let mut deadline_exceeded = false;
+    let mut task_index: HashMap<tokio::task::Id, usize> = HashMap::new();
+
+    loop {
+        // Decide everything that can be decided or started now.
+        let mut progressed = true;
+        while progressed {
+            progressed = false;
+            let ready: Vec<usize> = pending
+                .iter()
+                .copied()
+                .filter(|&i| plan.checks[i].needs.iter().all(|&d| results[d].is_some()))
+                .collect();
+            for i in ready {
+                let planned = &plan.checks[i];
+                let check = &planned.check;
+                if let Some(&dep) = planned.needs.iter().find(|&&d| {
+                    results[d]
+                        .as_ref()
+                        .is_some_and(|r| r.verdict != Verdict::Pass)
+                }) {
+                    let dep_name = plan.checks[dep].name();
+                    let result = unrun(
+                        check,
+                        Verdict::Blocked,
+                        format!("blocked by {dep_name}"),
+                        Some(dep_name),
+                    );
+                    finish(sink, &mut results, &mut pending, i, result);
+                    progressed = true;
+                    continue;
+                }
+                if check.disruptive && !opts.allow_disruptive {
+                    let result = unrun(
+                        check,
+                        Verdict::Skip,
+                        "disruptive check: not allowed in this run (pass --allow-disruptive or set settings.allow_disruptive)".to_string(),
+                        None,
+                    );
+                    finish(sink, &mut results, &mut pending, i, result);
+                    progressed = true;
+                    continue;
+                }
+                let can_start = if check.disruptive {
+                    running.is_empty() && !has_ready_plain(plan, &pending, &results)
+                } else {
+                    !running_disruptive && running.len() < opts.jobs.max(1)
+                };
+                if can_start {
+                    pending.remove(&i);
+                    running_disruptive = check.disruptive;
+                    let _ = sink.send(Event::CheckStarted { id: planned.name() });
+                    let check = check.clone();
+                    let name = planned.name();
+                    let prober = prober.clone();
+                    let opts = opts.clone();
+                    let sink = sink.clone();
+                    let secrets = secrets.clone();
+                    let handle = running.spawn(async move {
+                        let mut result = execute(&check, &name, &opts, &prober, &sink).await;
+                        redact(&mut result, &secrets);
+                        (i, result)
+                    });
+                    task_index.insert(handle.id(), i);
+                    progressed = true;
+                }
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
+            Ok(Some(Ok((_, (i, result))))) => {
+                running_disruptive = false;
+                let _ = sink.send(Event::CheckFinished {
+                    result: result.clone(),
+                });
+                results[i] = Some(result);
+            }
+            Ok(Some(Err(join_error))) => {
+                // A panicking probe is a harness bug; it must not take the run down with it.
+                running_disruptive = false;
+                if let Some(i) = task_index.get(&join_error.id()).copied() {
+                    let result = unrun(
+                        &plan.checks[i].check,
+                        Verdict::Error,
+                        "internal error: the check's task panicked".into(),
+                        None,
+                    );
+                    let _ = sink.send(Event::CheckFinished {
+                        result: result.clone(),
+                    });
+                    results[i] = Some(result);
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                deadline_exceeded = true;
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+                break;
+            }
+        }
+    }
+
+    let message = format!(
+        "run deadline of {} exceeded before this check finished",
+        render_duration(opts.deadline)
+    );
+    for (i, slot) in results.iter_mut().enumerate() {
+        if slot.is_none() {
+            let result = unrun(&plan.checks[i].check, Verdict::Error, message.clone(), None);
+            let _ = sink.send(Event::CheckFinished {
+                result: result.clone(),
+            });
+            *slot = Some(result);
+        }
+    }
+    let summary = RunSummary {
+        info,
+        finished_at: SystemTime::now(),
+        results: results.into_iter().flatten().collect(),
+        deadline_exceeded,
+    };
+    let _ = sink.send(Event::RunFinished {
+        summary: summary.clone(),
+    });
+    summary
+}
+
+fn has_ready_plain(
+    plan: &Plan,
+    pending: &BTreeSet<usize>,
+    results: &[Option<CheckResult>],
+) -> bool {
+    pending.iter().any(|&i| {
+        !plan.checks[i].check.disruptive
+            && plan.checks[i].needs.iter().all(|&d| results[d].is_some())
+    })
+}
+
+fn finish(
+    sink: &EventSink,
+    results: &mut [Option<CheckResult>],
+    pending: &mut BTreeSet<usize>,
+    i: usize,
+    result: CheckResult,
+) {
+    pending.remove(&i);
+    let _ = sink.send(Event::CheckFinished {
+        result: result.clone(),
+    });
+    results[i] = Some(result);
+}
+
+/// A result for a check that never ran (blocked, skipped, cut by the deadline).
+fn unrun(
+    check: &Check,
+    verdict: Verdict,
+    message: String,
+    blocked_by: Option<String>,
+) -> CheckResult {
+    CheckResult {
+        id: check.id.clone(),
+        suite: check.suite,
+        severity: check.severity,
+        tags: check.tags.clone(),
+        description: check.description.clone(),
+        origin: check.origin.clone(),
+        verdict,
+        flaky: false,
+        attempts: 0,
+        started_at: None,
+        duration: Duration::ZERO,
+        message: Some(message),
+        blocked_by,
+        judgements: Vec::new(),
+        observations: Observations::new(),
+    }
+}
+
+/// Runs one check with its retries.
+pub async fn execute(
+    check: &Check,
+    name: &str,
+    opts: &RunOptions,
+    prober: &Prober,
+    sink: &EventSink,
+) -> CheckResult {
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let timeout = opts.timeout.unwrap_or(check.timeout);
+    let max_attempts = 1 + opts.retries.unwrap_or(check.retries);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        // The probe bounds itself by `timeout`; the outer bound catches a probe that does not.
+        let outcome = match tokio::time::timeout(
+            timeout + Duration::from_millis(500),
+            prober.run(&check.probe, timeout),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ProbeError {
+                kind: ProbeErrorKind::Target,
+                message: format!("timed out after {}", render_duration(timeout)),
+            }),
+        };
+        let (verdict, message, judgements, observations) = judge(check, outcome);
+        if verdict == Verdict::Pass || attempt >= max_attempts {
+            let flaky = verdict == Verdict::Pass && attempt > 1;
+            let message = if flaky {
+                Some(format!("passed on attempt {attempt} of {max_attempts}"))
+            } else {
+                message
+            };
+            return CheckResult {
+                id: check.id.clone(),
+                suite: check.suite,
+                severity: check.severity,
+                tags: check.tags.clone(),
+                description: check.description.clone(),
+                origin: check.origin.clone(),
+                verdict,
+                flaky,
+                attempts: attempt,
+                started_at: Some(started_at),
+                duration: started.elapsed(),
+                message,
+                blocked_by: None,
+                judgements,
+                observations,
+            };
+        }
+        let _ = sink.send(Event::CheckRetrying {
+            id: name.to_string(),
+            attempt,
+            reason: message.unwrap_or_default(),
+        });
+        tokio::time::sleep(opts.retry_backoff).await;
+    }
+}
+
+/// Turns what a probe measured into a verdict: a broken contract is `fail`, a missed budget
+/// alone is `drift`, a probe that could not run is `error`, an unreachable target is `fail`.
+pub fn judge(
+    check: &Check,
+    outcome: Result<Observations, ProbeError>,
+) -> (Verdict, Option<String>, Vec<Judgement>, Observations) {
+    let observations = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let verdict = match e.kind {
+                ProbeErrorKind::Target => Verdict::Fail,
+                ProbeErrorKind::Detector => Verdict::Error,
+            };
+            return (verdict, Some(e.message), Vec::new(), Observations::new());
+        }
+    };
+    let judgements: Vec<Judgement> = check
+        .expect
+        .iter()
+        .map(|c| c.evaluate(&observations))
+        .collect();
+    let failed: Vec<&Judgement> = judgements.iter().filter(|j| !j.passed).collect();
+    let verdict = if failed.iter().any(|j| !j.budget) {
+        Verdict::Fail
+    } else if !failed.is_empty() {
+        Verdict::Drift
+    } else {
+        Verdict::Pass
+    };
+    let message = (!failed.is_empty()).then(|| {
+        failed
+            .iter()
+            .map(|j| match &j.reason {
+                Some(r) => format!("`{}`: {r}", j.condition),
+                None => format!("`{}` does not hold", j.condition),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    (verdict, message, judgements, observations)
+}
+
+fn redact(result: &mut CheckResult, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    let scrub = |s: &mut String| {
+        for secret in secrets {
+            if s.contains(secret.as_str()) {
+                *s = s.replace(secret.as_str(), REDACTED);
+            }
+        }
+    };
+    if let Some(m) = result.message.as_mut() {
+        scrub(m);
+    }
+    for j in &mut result.judgements {
+        j.actual.as_mut().map(&scrub);
+        j.reason.as_mut().map(&scrub);
+    }
+    for value in result.observations.values.values_mut() {
+        redact_value(value, &scrub);
+    }
+}
+
+fn redact_value(value: &mut Value, scrub: &dyn Fn(&mut String)) {
+    match value {
+        Value::Text(s) => scrub(s),
+        Value::Map(m) => m.values_mut().for_each(scrub),
+        Value::Json(j) => redact_json(j, scrub),
+        _ => {}
+    }
+}
+
+fn redact_json(value: &mut serde_json::Value, scrub: &dyn Fn(&mut String)) {
+    match value {
+        serde_json::Value::String(s) => scrub(s),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| redact_json(v, scrub)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|v| redact_json(v, scrub)),
+        _ => {}
+    }
+}

@@ -1,0 +1,143 @@
+//! Command-line arguments (clap derive). Parsing only: no I/O here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "auditwall",
+    version,
+    about = "A green wall means the system actually works."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a wall's checks and write JUnit, JSON and Markdown reports.
+    Verify(VerifyArgs),
+    /// Validate a wall, resolve its profile and check its prerequisites on this host.
+    Doctor(WallArgs),
+    /// List the checks a wall would run (after filters), one per line.
+    List(ListArgs),
+    /// Host profile commands.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Print every resolved profile value with the layer that set it.
+    Show(WallArgs),
+}
+
+/// Which wall, and which profile overlays.
+#[derive(Debug, Args)]
+pub struct WallArgs {
+    /// Wall directory (containing wall.yaml). Default: the embedded default wall.
+    pub wall: Option<PathBuf>,
+    /// Profile overlay(s) applied over profiles/base.yaml, in order (profiles/<NAME>.yaml).
+    #[arg(
+        long = "profile",
+        value_name = "NAME",
+        env = "AUDITWALL_PROFILE",
+        value_delimiter = ','
+    )]
+    pub profiles: Vec<String>,
+}
+
+/// Which checks.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only checks whose id or suite::id matches this glob (repeatable).
+    #[arg(long = "id", value_name = "GLOB")]
+    pub ids: Vec<String>,
+    /// Only checks with this tag (repeatable; any matches).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only checks of this suite (repeatable).
+    #[arg(long = "suite", value_enum)]
+    pub suites: Vec<SuiteArg>,
+    /// Only checks at least this severe (P0 most severe).
+    #[arg(long, value_enum)]
+    pub severity: Option<SeverityArg>,
+    /// Run one shard: hash:K/N or count:K/N (K is 1-based), as in cargo nextest.
+    #[arg(long, value_name = "KIND:K/N")]
+    pub partition: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub wall: WallArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub wall: WallArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Checks running at once (default: the wall's settings.jobs).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Per-check timeout, overriding the specs (e.g. 5s).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Whole-run deadline (default: the wall's settings.deadline).
+    #[arg(long, value_name = "DURATION")]
+    pub deadline: Option<String>,
+    /// Retries per check, overriding the specs; a pass on retry is reported flaky.
+    #[arg(long)]
+    pub retries: Option<u32>,
+    /// Allow disruptive checks (drills, fault canaries); they run one at a time.
+    #[arg(long)]
+    pub allow_disruptive: bool,
+    /// Print the plan and exit without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where to write junit.xml, report.json and summary.md
+    /// [default: .auditwall/reports/<run-id>].
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Also print every observation of every check.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Colors and live progress: auto (only on a terminal, honouring NO_COLOR), always, never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SuiteArg {
+    Probes,
+    Calibration,
+    Drills,
+    Scenarios,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SeverityArg {
+    #[value(name = "P0")]
+    P0,
+    #[value(name = "P1")]
+    P1,
+    #[value(name = "P2")]
+    P2,
+    #[value(name = "P3")]
+    P3,
+}

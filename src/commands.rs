@@ -1,0 +1,297 @@
+//! One function per command. Each loads, plans, runs and hands results to reporters; the exit
+//! code is decided in `exit::code`, never here.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context;
+use auditwall_harness::engine::{self, RunOptions};
+use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
+use auditwall_harness::plan::{self, Filter, Partition, Plan};
+use auditwall_harness::{doctor, Error};
+use auditwall_probes::Prober;
+use auditwall_reports::{TermStyle, Terminal};
+use auditwall_runtime::system::ReferenceSystem;
+use auditwall_spec::{parse_duration, Severity, Suite};
+
+use crate::cli::{
+    ColorArg, Command, FilterArgs, ListArgs, ProfileCommand, SeverityArg, SuiteArg, VerifyArgs,
+    WallArgs,
+};
+use crate::exit::Outcome;
+
+pub fn run(cli: crate::cli::Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Verify(args) => verify(args),
+        Command::Doctor(args) => doctor(args),
+        Command::List(args) => list(args),
+        Command::Profile {
+            command: ProfileCommand::Show(args),
+        } => profile_show(args),
+    }
+}
+
+fn source(args: &WallArgs) -> WallSource {
+    match &args.wall {
+        Some(dir) => WallSource::Dir(dir.clone()),
+        None => WallSource::Embedded {
+            name: "default",
+            files: auditwall_scenarios::DEFAULT_WALL,
+        },
+    }
+}
+
+fn load_wall(args: &WallArgs) -> anyhow::Result<(WallSource, LoadedWall)> {
+    load_wall_with(args, Vec::new())
+}
+
+fn load_wall_with(
+    args: &WallArgs,
+    live_layers: Vec<(String, String)>,
+) -> anyhow::Result<(WallSource, LoadedWall)> {
+    let source = source(args);
+    if let WallSource::Dir(dir) = &source {
+        if !dir.is_dir() {
+            return Err(Error::spec(format!(
+                "{}: not a directory (expected a wall directory containing wall.yaml)",
+                dir.display()
+            ))
+            .into());
+        }
+    }
+    let loaded = load::load(
+        &source,
+        &LoadOptions {
+            overlays: args.profiles.clone(),
+            live_layers,
+        },
+    )?;
+    Ok((source, loaded))
+}
+
+fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
+    let partition = args
+        .partition
+        .as_deref()
+        .map(str::parse::<Partition>)
+        .transpose()?;
+    Ok(Filter {
+        ids: args.ids.clone(),
+        tags: args.tags.clone(),
+        suites: args
+            .suites
+            .iter()
+            .map(|s| match s {
+                SuiteArg::Probes => Suite::Probes,
+                SuiteArg::Calibration => Suite::Calibration,
+                SuiteArg::Drills => Suite::Drills,
+                SuiteArg::Scenarios => Suite::Scenarios,
+            })
+            .collect(),
+        max_severity: args.severity.map(|s| match s {
+            SeverityArg::P0 => Severity::P0,
+            SeverityArg::P1 => Severity::P1,
+            SeverityArg::P2 => Severity::P2,
+            SeverityArg::P3 => Severity::P3,
+        }),
+        partition,
+    })
+}
+
+fn duration_flag(flag: &str, value: &Option<String>) -> anyhow::Result<Option<Duration>> {
+    value
+        .as_deref()
+        .map(|v| parse_duration(v).map_err(|e| Error::spec(format!("--{flag} {v}: {e}")).into()))
+        .transpose()
+}
+
+fn print_plan(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
+    for p in &plan.checks {
+        let c = &p.check;
+        let mut notes = Vec::new();
+        if !c.needs.is_empty() {
+            notes.push(format!("needs {}", c.needs.join(", ")));
+        }
+        if p.dependency_only {
+            notes.push("dependency only".to_string());
+        }
+        if c.disruptive {
+            notes.push("disruptive".to_string());
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", notes.join("; "))
+        };
+        writeln!(
+            out,
+            "{:<48} {:<8} {}  timeout {}  retries {}{notes}",
+            p.name(),
+            c.probe.kind(),
+            c.severity,
+            auditwall_spec::render_duration(c.timeout),
+            c.retries
+        )?;
+    }
+    writeln!(
+        out,
+        "{} checks planned, {} filtered out",
+        plan.checks.len(),
+        plan.filtered_out
+    )
+}
+
+fn list(args: ListArgs) -> anyhow::Result<Outcome> {
+    let (_, loaded) = load_wall(&args.wall)?;
+    let plan = plan::plan(&loaded.wall.checks, &filter(&args.filter)?)?;
+    let mut out = std::io::stdout().lock();
+    for p in &plan.checks {
+        writeln!(out, "{}", p.name())?;
+    }
+    Ok(Outcome::Done)
+}
+
+/// Stops the reference system on every way out of `verify`, including errors.
+struct SystemGuard(Option<ReferenceSystem>);
+
+impl Drop for SystemGuard {
+    fn drop(&mut self) {
+        if let Some(system) = self.0.take() {
+            if let Err(e) = system.stop() {
+                eprintln!("warning: stopping the reference system: {e}");
+            }
+        }
+    }
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
+    if args.dry_run {
+        let (_, loaded) = load_wall(&args.wall)?;
+        let plan = plan::plan(&loaded.wall.checks, &filter(&args.filter)?)?;
+        print_plan(&plan, &mut std::io::stdout().lock())?;
+        return Ok(Outcome::Done);
+    }
+    // Validate the wall before starting anything, so a bad wall never starts the system.
+    load_wall(&args.wall)?;
+    let mut guard = SystemGuard(None);
+    let mut live_layers = Vec::new();
+    if args.wall.wall.is_none() {
+        let exe = std::env::current_exe().context("cannot find the auditwall executable")?;
+        eprintln!("starting the reference system ...");
+        let system = ReferenceSystem::start_private(&exe)
+            .map_err(|e| Error::harness(format!("cannot start the reference system: {e}")))?;
+        live_layers.push(("reference".to_string(), system.profile_layer()));
+        guard.0 = Some(system);
+    }
+    let (source, loaded) = load_wall_with(&args.wall, live_layers)?;
+    let plan = plan::plan(&loaded.wall.checks, &filter(&args.filter)?)?;
+    let settings = &loaded.wall.settings;
+    let opts = RunOptions {
+        jobs: args.jobs.unwrap_or(settings.jobs).max(1),
+        deadline: duration_flag("deadline", &args.deadline)?.unwrap_or(settings.deadline),
+        timeout: duration_flag("timeout", &args.timeout)?,
+        retries: args.retries,
+        allow_disruptive: args.allow_disruptive || settings.allow_disruptive,
+        retry_backoff: Duration::from_millis(200),
+    };
+    let wall_dir = match &source {
+        WallSource::Dir(d) => Some(d.clone()),
+        WallSource::Embedded { .. } => None,
+    };
+    let info = load::run_info(&loaded, wall_dir.as_deref());
+    let report_dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".auditwall/reports").join(&info.run_id));
+
+    let stdout = std::io::stdout();
+    let is_tty = stdout.is_terminal();
+    let color = match args.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let mut style = TermStyle::for_tty(is_tty);
+    style.color = color;
+    style.verbose = args.verbose;
+
+    // The engine runs on its own thread; this thread is the only one that writes to the terminal.
+    let (tx, rx) = mpsc::channel();
+    let secrets = loaded.wall.secrets.clone();
+    let engine = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let prober =
+                Prober::new().map_err(|e| Error::harness(format!("cannot set up probes: {e}")))?;
+            Ok::<_, anyhow::Error>(
+                runtime.block_on(engine::run(&plan, info, &secrets, &opts, &prober, &tx)),
+            )
+        })?;
+    let mut terminal = Terminal::new(stdout.lock(), style);
+    for event in rx {
+        terminal.on_event(&event)?;
+    }
+    let summary = engine
+        .join()
+        .map_err(|_| Error::harness("the engine thread panicked"))??;
+    let paths = auditwall_reports::write_all(&summary, &report_dir)
+        .with_context(|| format!("writing reports to {}", report_dir.display()))?;
+    drop(terminal);
+    println!("reports: {}", paths.dir.display());
+    drop(guard);
+    Ok(Outcome::Run(Box::new(summary)))
+}
+
+fn doctor(args: WallArgs) -> anyhow::Result<Outcome> {
+    let (source, loaded) = load_wall(&args)?;
+    let mut out = std::io::stdout().lock();
+    let wall = &loaded.wall;
+    writeln!(
+        out,
+        "ok    wall {} ({}): {} checks in {} spec files",
+        wall.name,
+        source.describe(),
+        wall.checks.len(),
+        loaded.spec_files
+    )?;
+    writeln!(
+        out,
+        "ok    profile {} (sha256 {})",
+        loaded.profile_layers.join("+"),
+        &loaded.profile_digest[..12]
+    )?;
+    let findings = doctor::check(&wall.prerequisites);
+    for f in &findings {
+        writeln!(
+            out,
+            "{}  {}: {}",
+            if f.ok { "ok  " } else { "FAIL" },
+            f.subject,
+            f.detail
+        )?;
+    }
+    let failed = findings.iter().filter(|f| !f.ok).count();
+    writeln!(
+        out,
+        "{} prerequisites checked, {failed} missing",
+        findings.len()
+    )?;
+    Ok(Outcome::Doctor { failed })
+}
+
+fn profile_show(args: WallArgs) -> anyhow::Result<Outcome> {
+    let (_, loaded) = load_wall(&args)?;
+    let mut out = std::io::stdout().lock();
+    let entries = loaded.profile.entries();
+    let width = entries.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+    for (key, value, layer) in entries {
+        writeln!(out, "{key:<width$}  {value}  [{layer}]")?;
+    }
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,58 @@
+//! The exit-code contract (DESIGN.md §5), decided in exactly one function.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | green: every check passed (flaky passes included, and shown) or was skipped |
+//! | 1 | the system is wrong: a check failed or drifted; `doctor` found a missing prerequisite |
+//! | 2 | the wall is wrong: spec, profile, filter or usage error |
+//! | 3 | the harness could not run a check (`error` verdict) or could not work at all |
+//! | 4 | the run deadline was exhausted; partial results were still written |
+
+use auditwall_harness::result::{RunSummary, Verdict};
+use auditwall_harness::{Error, ErrorKind};
+
+pub const GREEN: u8 = 0;
+pub const SYSTEM_WRONG: u8 = 1;
+pub const WALL_WRONG: u8 = 2;
+pub const HARNESS_ERROR: u8 = 3;
+pub const DEADLINE: u8 = 4;
+
+/// What a command produced when it did not fail outright.
+pub enum Outcome {
+    /// Nothing to judge (list, dry run, profile show).
+    Done,
+    Run(Box<RunSummary>),
+    /// `doctor`: how many prerequisites are missing.
+    Doctor {
+        failed: usize,
+    },
+}
+
+pub fn code(outcome: &anyhow::Result<Outcome>) -> u8 {
+    match outcome {
+        Ok(Outcome::Done) => GREEN,
+        Ok(Outcome::Doctor { failed }) => {
+            if *failed == 0 {
+                GREEN
+            } else {
+                SYSTEM_WRONG
+            }
+        }
+        Ok(Outcome::Run(summary)) => {
+            let any = |v: Verdict| summary.results.iter().any(|r| r.verdict == v);
+            if summary.deadline_exceeded {
+                DEADLINE
+            } else if any(Verdict::Fail) || any(Verdict::Drift) {
+                SYSTEM_WRONG
+            } else if any(Verdict::Error) {
+                HARNESS_ERROR
+            } else {
+                GREEN
+            }
+        }
+        Err(e) => match e.downcast_ref::<Error>().map(|e| e.kind) {
+            Some(ErrorKind::Spec) => WALL_WRONG,
+            Some(ErrorKind::Harness) | None => HARNESS_ERROR,
+        },
+    }
+}
