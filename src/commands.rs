@@ -173,8 +173,10 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         print_plan(&plan, &mut std::io::stdout().lock())?;
         return Ok(Outcome::Done);
     }
-    // Validate the wall before starting anything, so a bad wall never starts the system.
-    load_wall(&args.wall)?;
+    // Validate the wall and the filters before starting anything, so a bad wall never
+    // starts the system.
+    let filter = filter(&args.filter)?;
+    plan::plan(&load_wall(&args.wall)?.1.wall.checks, &filter)?;
     let mut guard = SystemGuard(None);
     let mut live_layers = Vec::new();
     if args.wall.wall.is_none() {
@@ -186,7 +188,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         guard.0 = Some(system);
     }
     let (source, loaded) = load_wall_with(&args.wall, live_layers)?;
-    let plan = plan::plan(&loaded.wall.checks, &filter(&args.filter)?)?;
+    let plan = plan::plan(&loaded.wall.checks, &filter)?;
     let settings = &loaded.wall.settings;
     let opts = RunOptions {
         jobs: args.jobs.unwrap_or(settings.jobs).max(1),

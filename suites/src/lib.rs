@@ -17,6 +17,7 @@ use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
 use auditwall_harness::result::{CheckResult, Verdict};
 use auditwall_probes::Prober;
+use auditwall_runtime::system::{self, ReferenceSystem};
 use auditwall_spec::Suite;
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -30,7 +31,10 @@ fn source() -> WallSource {
     }
 }
 
-fn load_wall(source: &WallSource) -> Result<LoadedWall, String> {
+fn load_wall(
+    source: &WallSource,
+    live_layers: Vec<(String, String)>,
+) -> Result<LoadedWall, String> {
     let overlays = std::env::var("AUDITWALL_PROFILE")
         .map(|v| {
             v.split(',')
@@ -40,7 +44,25 @@ fn load_wall(source: &WallSource) -> Result<LoadedWall, String> {
                 .collect()
         })
         .unwrap_or_default();
-    load::load(source, &LoadOptions { overlays }).map_err(|e| e.to_string())
+    load::load(
+        source,
+        &LoadOptions {
+            overlays,
+            live_layers,
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Stops the private reference system however the trial ends.
+struct SystemGuard(Option<ReferenceSystem>);
+
+impl Drop for SystemGuard {
+    fn drop(&mut self) {
+        if let Some(system) = self.0.take() {
+            let _ = system.stop();
+        }
+    }
 }
 
 fn allow_disruptive() -> bool {
@@ -49,9 +71,13 @@ fn allow_disruptive() -> bool {
 
 /// Entry point of a suite test target: lists or runs the suite's checks as trials.
 pub fn main(suite: Suite) -> std::process::ExitCode {
+    // The test binary also hosts the reference system's services (see runtime::system).
+    if let Some(code) = system::serve_from_env() {
+        return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let args = Arguments::from_args();
     let source = source();
-    let loaded = match load_wall(&source) {
+    let loaded = match load_wall(&source, Vec::new()) {
         Ok(l) => l,
         Err(message) => {
             // A broken wall must fail loudly under nextest, not list zero tests and pass.
@@ -82,7 +108,17 @@ pub fn main(suite: Suite) -> std::process::ExitCode {
 
 /// Runs one check (and what it needs) in this process and maps its verdict to a trial outcome.
 fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), Failed> {
-    let loaded = load_wall(source)?;
+    let mut guard = SystemGuard(None);
+    let mut live_layers = Vec::new();
+    if matches!(source, WallSource::Embedded { .. }) {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find the test executable: {e}"))?;
+        let system = ReferenceSystem::start_private(&exe)
+            .map_err(|e| format!("cannot start the reference system: {e}"))?;
+        live_layers.push(("reference".to_string(), system.profile_layer()));
+        guard.0 = Some(system);
+    }
+    let loaded = load_wall(source, live_layers)?;
     let filter = Filter {
         ids: vec![id.to_string()],
         ..Filter::default()
@@ -116,7 +152,9 @@ fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), 
         .iter()
         .find(|r| r.id == id)
         .ok_or_else(|| format!("check `{id}` was not in the plan"))?;
-    outcome(result)
+    let verdict = outcome(result);
+    drop(guard);
+    verdict
 }
 
 fn outcome(result: &CheckResult) -> Result<(), Failed> {
