@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use auditwall_reference::{hub, model, router, templates};
+use auditwall_spec::{parse_document, SourceFile};
 
 use crate::{Readiness, RuntimeError, RuntimeErrorKind, ServiceManager, ServiceSpec, Supervisor};
 
@@ -270,6 +271,10 @@ fn serve(service: &str) -> Result<i32, String> {
         .parse()
         .map_err(|e| format!("{ENV_LISTEN}: {e}"))?;
     let text = std::fs::read_to_string(&config_path).map_err(|e| format!("{config_path}: {e}"))?;
+    let src = SourceFile {
+        path: config_path.clone(),
+        text,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -279,11 +284,9 @@ fn serve(service: &str) -> Result<i32, String> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let parse_err = |e: serde_saphyr::Error| format!("{config_path}: {e}");
         match service {
             "model-primary" | "model-fallback" => {
-                let config: model::ModelConfig =
-                    serde_saphyr::from_str(&text).map_err(parse_err)?;
+                let config: model::ModelConfig = parse_document(&src).map_err(|e| e.to_string())?;
                 match model::serve(config, listener)
                     .await
                     .map_err(|e| e.to_string())?
@@ -293,14 +296,14 @@ fn serve(service: &str) -> Result<i32, String> {
             }
             "router" => {
                 let config: router::RouterConfig =
-                    serde_saphyr::from_str(&text).map_err(parse_err)?;
+                    parse_document(&src).map_err(|e| e.to_string())?;
                 match router::serve(config, listener).await {
                     Ok(never) => match never {},
                     Err(e) => Err(e.to_string()),
                 }
             }
             "hub" => {
-                let config: hub::HubConfig = serde_saphyr::from_str(&text).map_err(parse_err)?;
+                let config: hub::HubConfig = parse_document(&src).map_err(|e| e.to_string())?;
                 match hub::serve(config, listener).await {
                     Ok(never) => match never {},
                     Err(e) => Err(e.to_string()),

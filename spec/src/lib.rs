@@ -22,6 +22,7 @@ mod root;
 mod source;
 mod units;
 mod yaml;
+pub use yaml::parse_document;
 
 pub use condition::{parse_condition, render_value, Condition};
 pub use error::{SpecError, SpecErrorKind};

@@ -300,3 +300,9 @@ fn key_before(text: &str, line: u32, column: u32) -> Option<String> {
         .collect();
     (!key.is_empty()).then_some(key)
 }
+
+/// Parses any document with the same hardened options and error wording as specs — for
+/// other YAML auditwall reads (e.g. the reference system's deployed configs).
+pub fn parse_document<T: DeserializeOwned>(src: &SourceFile) -> Result<T, SpecError> {
+    parse(src, &[], &|_, _| String::new())
+}
