@@ -1,11 +1,14 @@
 //! The model server (`model-primary`, `model-fallback`): an OpenAI-compatible chat server
-//! with a deterministic built-in model that evaluates the arithmetic in the prompt.
+//! whose answers come from a [`backend`] — by default the deterministic built-in model that
+//! evaluates the arithmetic in the prompt.
 //!
 //! Owns: `GET /v1/models`, `POST /v1/chat/completions`, `GET /health`, `GET /metrics`,
-//! `GET|POST /admin/fault`, the arithmetic model and the model fault modes.
+//! `GET|POST /admin/fault`, and everything a backend must not decide: the cold load, latency
+//! and the model fault modes, which act the same whatever the backend.
 //! Must not touch: other services (it never makes outbound calls) or the process: the
 //! `crash` fault is reported to the caller as [`ServeExit::Crash`], never acted on here.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +27,14 @@ use tokio::sync::{watch, Notify, OnceCell};
 
 use crate::api::{self, ApiError, FaultMode};
 use crate::{server, Error};
+
+// The backend is this server's seam alone, so it hangs below `model`; its files keep the
+// flat `src/backend*` layout.
+#[path = "backend.rs"]
+pub mod backend;
+
+pub use backend::NOT_ARITHMETIC;
+use backend::{arith, Backend, BackendErrorKind, BackendKind, ChatMessage};
 
 /// Configuration of one model server. `model-primary` and `model-fallback` differ only here.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -48,6 +59,12 @@ pub struct ModelConfig {
     /// The fault mode at startup; switchable later through `POST /admin/fault`.
     #[serde(default)]
     pub fault: ModelFault,
+    /// Which model writes the answers.
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// The model directory, for `backend: mlx` only.
+    #[serde(default)]
+    pub model_path: Option<PathBuf>,
 }
 
 fn default_hang_limit() -> Duration {
@@ -63,6 +80,8 @@ impl ModelConfig {
             cold_load: Duration::ZERO,
             hang_limit: default_hang_limit(),
             fault: ModelFault::None,
+            backend: BackendKind::Builtin,
+            model_path: None,
         }
     }
 }
@@ -75,7 +94,7 @@ pub enum ModelFault {
     None,
     /// `/health` and `/v1/models` stay 200; chat requests are held, never answered.
     HangChat,
-    /// Arithmetic answers are off by one.
+    /// The last number in every answer is off by one (answers without one are unchanged).
     WrongAnswer,
     /// Chat answers 200 with `{"success": false, "error": ...}`.
     SuccessFalse,
@@ -110,12 +129,9 @@ pub enum ServeExit {
     Crash,
 }
 
-/// The answer to anything that is not arithmetic.
-pub const NOT_ARITHMETIC: &str =
-    "I am the auditwall reference model. I can only answer arithmetic questions.";
-
 struct Model {
     config: ModelConfig,
+    backend: Arc<dyn Backend>,
     fault: watch::Sender<ModelFault>,
     loaded: OnceCell<()>,
     crash: Notify,
@@ -126,14 +142,22 @@ struct Model {
 
 /// Serves a model server on `listener` until the `crash` fault fires.
 ///
-/// Dropping the future stops the server and closes every connection.
+/// The backend is loaded first (a real model reads its weights here), so a bad backend
+/// config is an error before anything is served. Dropping the future stops the server and
+/// closes every connection.
 pub async fn serve(config: ModelConfig, listener: TcpListener) -> Result<ServeExit, Error> {
     if config.model.trim().is_empty() {
         return Err(Error::config("model server: `model` must not be empty"));
     }
+    let (kind, path) = (config.backend, config.model_path.clone());
+    let backend = tokio::task::spawn_blocking(move || backend::load(kind, path.as_deref()))
+        .await
+        .map_err(|_| Error::config("model server: loading the backend panicked"))?
+        .map_err(|e| Error::config(format!("model server: {e}")))?;
     let model = Arc::new(Model {
         fault: watch::Sender::new(config.fault),
         config,
+        backend,
         loaded: OnceCell::new(),
         crash: Notify::new(),
         requests: AtomicU64::new(0),
@@ -212,12 +236,6 @@ struct ChatRequest {
     messages: Vec<ChatMessage>,
 }
 
-#[derive(Deserialize)]
-struct ChatMessage {
-    role: String,
-    content: String,
-}
-
 async fn chat(State(model): State<Arc<Model>>, body: Bytes) -> Response {
     let n = model.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let request: ChatRequest = match serde_json::from_slice(&body) {
@@ -229,12 +247,12 @@ async fn chat(State(model): State<Arc<Model>>, body: Bytes) -> Response {
             )
         }
     };
-    let Some(prompt) = request.messages.iter().rev().find(|m| m.role == "user") else {
+    if !request.messages.iter().any(|m| m.role == "user") {
         return model.fail(
             StatusCode::BAD_REQUEST,
             "invalid chat request: `messages` has no message with role \"user\"".to_owned(),
         );
-    };
+    }
     model
         .loaded
         .get_or_init(|| async {
@@ -277,17 +295,37 @@ async fn chat(State(model): State<Arc<Model>>, body: Bytes) -> Response {
         .into_response();
     }
 
-    let content = match arith::answer(&prompt.content) {
-        Some(Ok(value)) if fault == ModelFault::WrongAnswer => arith::format(value + 1.0),
-        Some(Ok(value)) => arith::format(value),
-        Some(Err(e)) => e.to_string(),
-        None => NOT_ARITHMETIC.to_owned(),
-    };
     let prompt_tokens: usize = request
         .messages
         .iter()
         .map(|m| m.content.split_whitespace().count())
         .sum();
+    let backend = model.backend.clone();
+    let completion = tokio::task::spawn_blocking(move || backend.complete(&request.messages)).await;
+    let mut content = match completion {
+        Ok(Ok(completion)) => completion.content,
+        Ok(Err(e)) if e.kind() == BackendErrorKind::Request => {
+            return model.fail(
+                StatusCode::BAD_REQUEST,
+                format!("invalid chat request: {e}"),
+            )
+        }
+        Ok(Err(e)) => {
+            return model.fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("model backend failed: {e}"),
+            )
+        }
+        Err(_) => {
+            return model.fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "model backend panicked".to_owned(),
+            )
+        }
+    };
+    if fault == ModelFault::WrongAnswer {
+        content = off_by_one(&content);
+    }
     let completion_tokens = content.split_whitespace().count();
     Json(json!({
         "id": format!("chatcmpl-ref-{n}"),
@@ -325,201 +363,65 @@ impl Model {
     }
 }
 
-/// The built-in model: finds an arithmetic expression in a prompt and evaluates it.
-pub mod arith {
-    /// Why an expression that was found has no numeric answer; `Display` is the reply text.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-    pub enum ArithError {
-        #[error("Division by zero is undefined.")]
-        DivisionByZero,
-        #[error("The result is too large to compute.")]
-        Overflow,
+/// The `wrong_answer` fault, for any backend: the last number in `content` plus one, written
+/// the way [`arith::format`] writes numbers (so the built-in model's "4" becomes "5").
+fn off_by_one(content: &str) -> String {
+    let bytes = content.as_bytes();
+    let Some(last_digit) = bytes.iter().rposition(u8::is_ascii_digit) else {
+        return content.to_owned();
+    };
+    let digits_from = |mut i: usize| {
+        while i > 0 && bytes[i - 1].is_ascii_digit() {
+            i -= 1;
+        }
+        i
+    };
+    let end = last_digit + 1;
+    let mut start = digits_from(last_digit);
+    if start >= 2 && bytes[start - 1] == b'.' && bytes[start - 2].is_ascii_digit() {
+        start = digits_from(start - 1);
     }
-
-    /// Deeper nesting than any real question; bounds the recursion on hostile prompts.
-    const MAX_DEPTH: usize = 64;
-
-    /// The value of the first arithmetic expression in `prompt` (at least one binary
-    /// operator, e.g. "2+2?" or "What is (3+4)*5?"), or `None` if there is none.
-    pub fn answer(prompt: &str) -> Option<Result<f64, ArithError>> {
-        let is_expr_char = |c: char| c.is_ascii_digit() || " \t.+-*/()".contains(c);
-        prompt
-            .split(|c: char| !is_expr_char(c))
-            .map(|run| run.trim().trim_end_matches('.').trim_end())
-            .filter(|run| run.bytes().any(|b| b.is_ascii_digit()))
-            .find_map(|run| {
-                let mut parser = Parser {
-                    bytes: run.as_bytes(),
-                    pos: 0,
-                    depth: 0,
-                    operators: 0,
-                    divided_by_zero: false,
-                };
-                let value = parser.expr();
-                parser.skip_spaces();
-                if parser.pos != parser.bytes.len() || parser.operators == 0 {
-                    return None;
-                }
-                Some(match value? {
-                    _ if parser.divided_by_zero => Err(ArithError::DivisionByZero),
-                    v if v.is_finite() => Ok(v),
-                    _ => Err(ArithError::Overflow),
-                })
-            })
+    // A minus sign is the number's own only where it cannot be subtraction ("7-3").
+    if start >= 1
+        && bytes[start - 1] == b'-'
+        && (start == 1 || !bytes[start - 2].is_ascii_alphanumeric())
+    {
+        start -= 1;
     }
-
-    /// Formats an answer the way a person would write it: "4", "0.3", "-2.5".
-    pub fn format(value: f64) -> String {
-        let fixed = format!("{value:.10}");
-        let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
-        if trimmed == "-0" {
-            "0".to_owned()
-        } else {
-            trimmed.to_owned()
-        }
+    match content[start..end].parse::<f64>() {
+        Ok(value) => format!(
+            "{}{}{}",
+            &content[..start],
+            arith::format(value + 1.0),
+            &content[end..]
+        ),
+        Err(_) => content.to_owned(),
     }
+}
 
-    /// Recursive descent over one run of expression characters; `None` is a syntax error.
-    struct Parser<'a> {
-        bytes: &'a [u8],
-        pos: usize,
-        depth: usize,
-        operators: usize,
-        divided_by_zero: bool,
-    }
+#[cfg(test)]
+mod tests {
+    use super::off_by_one;
 
-    impl Parser<'_> {
-        fn skip_spaces(&mut self) {
-            while matches!(self.bytes.get(self.pos), Some(b' ' | b'\t')) {
-                self.pos += 1;
-            }
-        }
-
-        fn next_is(&mut self, wanted: &[u8]) -> Option<u8> {
-            self.skip_spaces();
-            let b = *self.bytes.get(self.pos)?;
-            if wanted.contains(&b) {
-                self.pos += 1;
-                Some(b)
-            } else {
-                None
-            }
-        }
-
-        fn expr(&mut self) -> Option<f64> {
-            let mut value = self.term()?;
-            while let Some(op) = self.next_is(b"+-") {
-                self.operators += 1;
-                let rhs = self.term()?;
-                value = if op == b'+' { value + rhs } else { value - rhs };
-            }
-            Some(value)
-        }
-
-        fn term(&mut self) -> Option<f64> {
-            let mut value = self.factor()?;
-            while let Some(op) = self.next_is(b"*/") {
-                self.operators += 1;
-                let rhs = self.factor()?;
-                if op == b'/' && rhs == 0.0 {
-                    // Keep parsing: "1/0 apples" must still be told apart from "1/0".
-                    self.divided_by_zero = true;
-                }
-                value = if op == b'*' { value * rhs } else { value / rhs };
-            }
-            Some(value)
-        }
-
-        fn factor(&mut self) -> Option<f64> {
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return None;
-            }
-            let value = if self.next_is(b"-").is_some() {
-                self.factor().map(|v| -v)
-            } else if self.next_is(b"(").is_some() {
-                let inner = self.expr()?;
-                self.next_is(b")").map(|_| inner)
-            } else {
-                self.number()
-            };
-            self.depth -= 1;
-            value
-        }
-
-        fn number(&mut self) -> Option<f64> {
-            self.skip_spaces();
-            let start = self.pos;
-            let digits = |p: &mut Self| {
-                let from = p.pos;
-                while p.bytes.get(p.pos).is_some_and(u8::is_ascii_digit) {
-                    p.pos += 1;
-                }
-                p.pos > from
-            };
-            if !digits(self) {
-                return None;
-            }
-            if self.bytes.get(self.pos) == Some(&b'.') {
-                self.pos += 1;
-                if !digits(self) {
-                    return None;
-                }
-            }
-            std::str::from_utf8(&self.bytes[start..self.pos])
-                .ok()?
-                .parse()
-                .ok()
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn finds_and_evaluates_expressions() {
-            let cases: &[(&str, Option<&str>)] = &[
-                ("2+2?", Some("4")),
-                ("What is (3+4)*5?", Some("35")),
-                ("what is 7 - 10", Some("-3")),
-                ("0.1 + 0.2", Some("0.3")),
-                ("Compute 1/3 please.", Some("0.3333333333")),
-                ("-2 * -3", Some("6")),
-                ("2 + 3 * 4", Some("14")),
-                ("(2 + 3) * 4.5.", Some("22.5")),
-                ("10 / 4", Some("2.5")),
-                ("GPT-4 is a model", None),
-                ("What is 7?", None),
-                ("hello", None),
-                ("(1+2", None),
-                ("1 + + 2", None),
-                ("", None),
-            ];
-            for (prompt, expected) in cases {
-                let got = answer(prompt).map(|r| r.map(format));
-                assert_eq!(got, expected.map(|e| Ok(e.to_owned())), "prompt {prompt:?}");
-            }
-        }
-
-        #[test]
-        fn division_by_zero_and_overflow_are_answers_not_panics() {
-            assert_eq!(answer("1/0"), Some(Err(ArithError::DivisionByZero)));
-            assert_eq!(
-                answer("what is (4 - 2) / (1 - 1) + 3?"),
-                Some(Err(ArithError::DivisionByZero))
-            );
-            assert_eq!(answer("(1/0) + 2"), Some(Err(ArithError::DivisionByZero)));
-            let huge = format!("{}*{}", "9".repeat(200), "9".repeat(200));
-            assert_eq!(answer(&huge), Some(Err(ArithError::Overflow)));
-        }
-
-        #[test]
-        fn deep_nesting_is_rejected_not_overflowed() {
-            let deep = format!("{}1+1{}", "(".repeat(10_000), ")".repeat(10_000));
-            assert_eq!(answer(&deep), None);
-            let negations = format!("1+{}1", "-".repeat(10_000));
-            assert_eq!(answer(&negations), None);
+    #[test]
+    fn off_by_one_changes_the_last_number_only() {
+        let cases = [
+            ("4", "5"),
+            ("-3", "-2"),
+            ("-0.5", "0.5"),
+            ("0.3333333333", "1.3333333333"),
+            ("2 + 2 = 4.", "2 + 2 = 5."),
+            ("7-3 is 4, not 3", "7-3 is 4, not 4"),
+            ("7-3", "7-4"),
+            ("x = -1", "x = 0"),
+            (
+                "Division by zero is undefined.",
+                "Division by zero is undefined.",
+            ),
+            ("", ""),
+        ];
+        for (content, expected) in cases {
+            assert_eq!(off_by_one(content), expected, "content {content:?}");
         }
     }
 }
