@@ -28,6 +28,35 @@ pub enum Command {
         #[command(subcommand)]
         command: ProfileCommand,
     },
+    /// Start the reference system in the background; returns when every service is ready.
+    Up(SystemArgs),
+    /// Show each reference-system service: pid, port, uptime, readiness.
+    Status(SystemArgs),
+    /// Stop the reference system; nothing is left running.
+    Down(SystemArgs),
+    /// Switch a reference-system fault mode on (`none` clears every fault).
+    Fault(FaultArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SystemArgs {
+    /// Where the running reference system keeps its state, configs and logs.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".auditwall/reference",
+        env = "AUDITWALL_REFERENCE_DIR"
+    )]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    /// none, hang-chat, wrong-answer, success-false, goodnight-no-lock, config-drift,
+    /// crash-loop, port-hijack, stale-binary
+    pub mode: String,
+    #[command(flatten)]
+    pub system: SystemArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,7 +13,7 @@ use auditwall_harness::plan::{self, Filter, Partition, Plan};
 use auditwall_harness::{doctor, Error};
 use auditwall_probes::Prober;
 use auditwall_reports::{TermStyle, Terminal};
-use auditwall_runtime::system::ReferenceSystem;
+use auditwall_runtime::daemon::{self, PrivateSystem};
 use auditwall_spec::{parse_duration, Severity, Suite};
 
 use crate::cli::{
@@ -21,6 +21,7 @@ use crate::cli::{
     WallArgs,
 };
 use crate::exit::Outcome;
+use crate::system;
 
 pub fn run(cli: crate::cli::Cli) -> anyhow::Result<Outcome> {
     match cli.command {
@@ -30,6 +31,10 @@ pub fn run(cli: crate::cli::Cli) -> anyhow::Result<Outcome> {
         Command::Profile {
             command: ProfileCommand::Show(args),
         } => profile_show(args),
+        Command::Up(args) => system::up(&args),
+        Command::Status(args) => system::status(&args),
+        Command::Down(args) => system::down(&args),
+        Command::Fault(args) => system::fault(&args),
     }
 }
 
@@ -153,19 +158,6 @@ fn list(args: ListArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-/// Stops the reference system on every way out of `verify`, including errors.
-struct SystemGuard(Option<ReferenceSystem>);
-
-impl Drop for SystemGuard {
-    fn drop(&mut self) {
-        if let Some(system) = self.0.take() {
-            if let Err(e) = system.stop() {
-                eprintln!("warning: stopping the reference system: {e}");
-            }
-        }
-    }
-}
-
 fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     if args.dry_run {
         let (_, loaded) = load_wall(&args.wall)?;
@@ -177,15 +169,30 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     // starts the system.
     let filter = filter(&args.filter)?;
     plan::plan(&load_wall(&args.wall)?.1.wall.checks, &filter)?;
-    let mut guard = SystemGuard(None);
+    // Dropped (and so stopped) on every way out, errors included.
+    let mut system = None;
     let mut live_layers = Vec::new();
-    if args.wall.wall.is_none() {
+    let shared_dir = std::env::var_os("AUDITWALL_REFERENCE_DIR")
+        .map_or_else(|| PathBuf::from(".auditwall/reference"), PathBuf::from);
+    let shared = if args.wall.wall.is_none() {
+        daemon::read_info(&shared_dir).ok().flatten()
+    } else {
+        None
+    };
+    if let Some(info) = shared {
+        eprintln!(
+            "using the reference system running from {} (pid {})",
+            shared_dir.display(),
+            info.daemon_pid
+        );
+        live_layers.push(("reference".to_string(), info.profile_layer()));
+    } else if args.wall.wall.is_none() {
         let exe = std::env::current_exe().context("cannot find the auditwall executable")?;
         eprintln!("starting the reference system ...");
-        let system = ReferenceSystem::start_private(&exe)
+        let started = PrivateSystem::start(&exe)
             .map_err(|e| Error::harness(format!("cannot start the reference system: {e}")))?;
-        live_layers.push(("reference".to_string(), system.profile_layer()));
-        guard.0 = Some(system);
+        live_layers.push(("reference".to_string(), started.profile_layer()));
+        system = Some(started);
     }
     let (source, loaded) = load_wall_with(&args.wall, live_layers)?;
     let plan = plan::plan(&loaded.wall.checks, &filter)?;
@@ -246,7 +253,9 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("writing reports to {}", report_dir.display()))?;
     drop(terminal);
     println!("reports: {}", paths.dir.display());
-    drop(guard);
+    if let Some(Err(e)) = system.map(PrivateSystem::stop) {
+        eprintln!("warning: stopping the reference system: {e}");
+    }
     Ok(Outcome::Run(Box::new(summary)))
 }
 

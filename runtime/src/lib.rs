@@ -38,6 +38,7 @@
 //! group and says specifically why (exited early with the log tail, port never opened,
 //! readiness check answered 503).
 
+pub mod daemon;
 mod error;
 mod procfs;
 mod readiness;
@@ -48,6 +49,7 @@ pub mod system;
 
 pub use error::{RuntimeError, RuntimeErrorKind};
 pub use procfs::{descendants, group_members, process_alive, sample, ResourceSample};
+pub use readiness::get_status;
 pub use service::{
     DownReport, Readiness, ServiceHandle, ServiceManager, ServiceSpec, ServiceStatus, Staleness,
     StopOutcome,

@@ -94,6 +94,48 @@ pub(crate) fn http_status(target: &HttpTarget, timeout: Duration) -> Result<u16,
     parse_status_line(&head)
 }
 
+/// `GET url` (loopback only): the status code, or a short reason why there was none.
+pub fn get_status(url: &str, timeout: Duration) -> Result<u16, String> {
+    http_status(&parse_loopback_url(url)?, timeout)
+}
+
+/// One small request with an optional JSON body; returns the status and the body (at most
+/// 64 KiB). For control and admin calls on loopback, never for measuring anything.
+pub(crate) fn http_request(
+    target: &HttpTarget,
+    method: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect_timeout(&target.addr, timeout).map_err(describe)?;
+    stream.set_read_timeout(Some(timeout)).map_err(describe)?;
+    stream.set_write_timeout(Some(timeout)).map_err(describe)?;
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: auditwall-runtime\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        target.path,
+        target.host_header,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(describe)?;
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    while response.len() < 64 * 1024 {
+        let n = stream.read(&mut buf).map_err(describe)?;
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&buf[..n]);
+    }
+    let status = parse_status_line(&response)?;
+    let text = String::from_utf8_lossy(&response);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
 fn parse_status_line(head: &[u8]) -> Result<u16, String> {
     let text = String::from_utf8_lossy(head);
     let line = text.lines().next().unwrap_or("");

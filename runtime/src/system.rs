@@ -19,6 +19,7 @@ use std::time::Duration;
 use auditwall_reference::{hub, model, router, templates};
 use auditwall_spec::{parse_document, SourceFile};
 
+use crate::readiness::{http_request, parse_loopback_url};
 use crate::{Readiness, RuntimeError, RuntimeErrorKind, ServiceManager, ServiceSpec, Supervisor};
 
 /// The services of the reference system, in start order (backends before the router).
@@ -51,9 +52,18 @@ impl Layout {
     pub fn state_file(&self) -> PathBuf {
         self.root.join("state.json")
     }
+
+    /// One `<service>.pid` per service, for port-owner and process probes.
+    pub fn run_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    pub fn bin_dir(&self) -> PathBuf {
+        self.root.join("bin")
+    }
 }
 
-/// The loopback port of each service.
+/// The loopback port of each service, plus the supervisor's watchdog and control API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ports(pub BTreeMap<String, u16>);
 
@@ -63,26 +73,18 @@ impl Ports {
         let mut ports = BTreeMap::new();
         // Hold every listener until all are chosen so no two services get the same port.
         let mut held = Vec::new();
-        for service in SERVICES {
-            let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| {
-                RuntimeError::service(
-                    RuntimeErrorKind::Io,
-                    service,
-                    format!("cannot pick a free port: {e}"),
-                )
-            })?;
-            let port = listener
-                .local_addr()
+        for service in SERVICES.iter().chain(["watchdog", "control"].iter()) {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr().map(|a| (l, a.port())))
                 .map_err(|e| {
                     RuntimeError::service(
                         RuntimeErrorKind::Io,
                         service,
                         format!("cannot pick a free port: {e}"),
                     )
-                })?
-                .port();
-            ports.insert(service.to_string(), port);
-            held.push(listener);
+                })?;
+            ports.insert(service.to_string(), listener.1);
+            held.push(listener.0);
         }
         Ok(Ports(ports))
     }
@@ -90,73 +92,152 @@ impl Ports {
     pub fn get(&self, service: &str) -> u16 {
         self.0.get(service).copied().unwrap_or(0)
     }
+}
 
-    /// Template and profile key for a service: `model-primary` → `model_primary`.
-    fn key(service: &str) -> String {
-        service.replace('-', "_")
+/// Template and profile key for a service: `model-primary` → `model_primary`.
+fn key(service: &str) -> String {
+    service.replace('-', "_")
+}
+
+/// The reference system's fault modes: each a real defect that a naive wall misses
+/// (DESIGN.md §8). `None` clears every fault and restores the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// model-primary: health stays 200 while chat hangs.
+    HangChat,
+    /// model-fallback answers arithmetic wrongly.
+    WrongAnswer,
+    /// hub answers 200/202 with `{"success": false}`.
+    SuccessFalse,
+    /// hub: goodnight reports success but leaves the front door unlocked.
+    GoodnightNoLock,
+    /// router's deployed config silently drifts from the canonical template.
+    ConfigDrift,
+    /// model-fallback is killed and crashes on every restart.
+    CrashLoop,
+    /// another process takes over the hub's port (and answers like a hub).
+    PortHijack,
+    /// the services' binary on disk is replaced: the running processes are stale.
+    StaleBinary,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 9] = [
+        Fault::None,
+        Fault::HangChat,
+        Fault::WrongAnswer,
+        Fault::SuccessFalse,
+        Fault::GoodnightNoLock,
+        Fault::ConfigDrift,
+        Fault::CrashLoop,
+        Fault::PortHijack,
+        Fault::StaleBinary,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::None => "none",
+            Fault::HangChat => "hang-chat",
+            Fault::WrongAnswer => "wrong-answer",
+            Fault::SuccessFalse => "success-false",
+            Fault::GoodnightNoLock => "goodnight-no-lock",
+            Fault::ConfigDrift => "config-drift",
+            Fault::CrashLoop => "crash-loop",
+            Fault::PortHijack => "port-hijack",
+            Fault::StaleBinary => "stale-binary",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
     }
 }
 
-/// A started reference system. Dropping it does not stop it; call [`ReferenceSystem::stop`].
+const BINARY: &str = "auditwall-reference";
+const IMPOSTOR: &str = "hub-impostor";
+const ENV_FAULT: &str = "AUDITWALL_SERVE_FAULT";
+
+/// A started reference system. Dropping it stops it (the supervisor's own drop); call
+/// [`ReferenceSystem::stop`] to see errors.
 pub struct ReferenceSystem {
     supervisor: Supervisor,
     pub layout: Layout,
     pub ports: Ports,
-    /// The layout lives in a private temporary directory that `stop` removes.
-    temporary: bool,
+    /// The binary every service runs: a link to (or copy of) the supervisor's executable
+    /// inside the layout, so the stale-binary fault can replace it without touching the
+    /// real one.
+    exe: PathBuf,
+    source_exe: PathBuf,
+    crash_loop: bool,
 }
 
 impl ReferenceSystem {
     /// Renders configs, then starts every service and waits until each is ready. On any
     /// failure everything already started is stopped again.
     pub fn start(
-        exe: &Path,
+        source_exe: &Path,
         layout: Layout,
         ports: Ports,
     ) -> Result<ReferenceSystem, RuntimeError> {
-        std::fs::create_dir_all(layout.config_dir())
-            .map_err(|e| RuntimeError::io("create", &layout.config_dir(), &e))?;
-        std::fs::create_dir_all(layout.logs_dir())
-            .map_err(|e| RuntimeError::io("create", &layout.logs_dir(), &e))?;
-        render_configs(&layout, &ports)?;
-        let mut supervisor = Supervisor::new(layout.state_file())?;
-        for service in SERVICES {
-            let spec = service_spec(exe, &layout, &ports, service);
-            if let Err(e) = supervisor.start(spec) {
-                let _ = supervisor.down();
-                return Err(e);
-            }
+        for dir in [
+            layout.config_dir(),
+            layout.logs_dir(),
+            layout.run_dir(),
+            layout.bin_dir(),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("create", &dir, &e))?;
         }
-        Ok(ReferenceSystem {
+        render_configs(&layout, &ports)?;
+        let exe = layout.bin_dir().join(BINARY);
+        install_binary(source_exe, &exe)?;
+        let supervisor = Supervisor::new(layout.state_file())?;
+        let mut system = ReferenceSystem {
             supervisor,
             layout,
             ports,
-            temporary: false,
-        })
-    }
-
-    /// Starts a private system on free ports in a fresh temporary directory, for one run.
-    pub fn start_private(exe: &Path) -> Result<ReferenceSystem, RuntimeError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let root = std::env::temp_dir().join(format!(
-            "auditwall-reference-{}-{nanos:08x}",
-            std::process::id()
-        ));
-        let layout = Layout::new(root);
-        let result = Self::start(exe, layout.clone(), Ports::free()?);
-        match result {
-            Ok(mut system) => {
-                system.temporary = true;
-                Ok(system)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&layout.root);
-                Err(e)
+            exe,
+            source_exe: source_exe.to_path_buf(),
+            crash_loop: false,
+        };
+        for service in SERVICES {
+            if let Err(e) = system.start_service(service) {
+                let _ = system.supervisor.down();
+                return Err(e);
             }
         }
+        Ok(system)
+    }
+
+    fn start_service(&mut self, service: &str) -> Result<(), RuntimeError> {
+        let mut spec = service_spec(&self.exe, &self.layout, &self.ports, service);
+        if self.crash_loop && service == "model-fallback" {
+            spec.env.push((ENV_FAULT.to_string(), "crash".to_string()));
+        }
+        let handle = self.supervisor.start(spec)?;
+        let pid_file = self.layout.run_dir().join(format!("{service}.pid"));
+        std::fs::write(&pid_file, format!("{}\n", handle.pid))
+            .map_err(|e| RuntimeError::io("write", &pid_file, &e))
+    }
+
+    /// Stops (if running) and starts a service again; used by the watchdog.
+    pub fn restart(&mut self, service: &str) -> Result<(), RuntimeError> {
+        if !SERVICES.contains(&service) {
+            return Err(RuntimeError::service(
+                RuntimeErrorKind::UnknownService,
+                service,
+                "not a reference service",
+            ));
+        }
+        if self
+            .supervisor
+            .status()
+            .iter()
+            .any(|s| s.service.name == service)
+        {
+            self.supervisor.stop(service)?;
+        }
+        self.start_service(service)
     }
 
     /// The profile layer (YAML) that points a wall at this running system.
@@ -164,45 +245,175 @@ impl ReferenceSystem {
         profile_layer(&self.ports, &self.layout)
     }
 
-    pub fn supervisor(&mut self) -> &mut Supervisor {
-        &mut self.supervisor
+    /// Switches a fault mode on (or, with [`Fault::None`], everything off again).
+    pub fn apply(&mut self, fault: Fault) -> Result<String, RuntimeError> {
+        match fault {
+            Fault::None => self.clear(),
+            Fault::HangChat => self.admin("model-primary", "hang_chat"),
+            Fault::WrongAnswer => self.admin("model-fallback", "wrong_answer"),
+            Fault::SuccessFalse => self.admin("hub", "success_false"),
+            Fault::GoodnightNoLock => self.admin("hub", "goodnight_no_lock"),
+            Fault::ConfigDrift => {
+                // A realistic silent drift: someone shortened the primary's timeout by hand.
+                let path = self.layout.config_dir().join("router.yaml");
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| RuntimeError::io("read", &path, &e))?;
+                let drifted = text.replacen("timeout_ms: 5000", "timeout_ms: 50", 1);
+                std::fs::write(&path, drifted).map_err(|e| RuntimeError::io("write", &path, &e))?;
+                Ok(format!(
+                    "{} drifted: primary timeout_ms 5000 -> 50",
+                    path.display()
+                ))
+            }
+            Fault::CrashLoop => {
+                self.crash_loop = true;
+                self.supervisor.kill("model-fallback")?;
+                Ok("model-fallback killed; every restart now crashes on its first request".into())
+            }
+            Fault::PortHijack => {
+                self.supervisor.stop("hub")?;
+                let mut spec = service_spec(&self.exe, &self.layout, &self.ports, "hub");
+                spec.name = IMPOSTOR.to_string();
+                spec.log = Some(self.layout.logs_dir().join(format!("{IMPOSTOR}.log")));
+                self.supervisor.start(spec)?;
+                Ok(format!(
+                    "hub stopped; another process now owns port {}",
+                    self.ports.get("hub")
+                ))
+            }
+            Fault::StaleBinary => {
+                let fresh = self.exe.with_extension("new");
+                std::fs::copy(&self.source_exe, &fresh)
+                    .map_err(|e| RuntimeError::io("copy to", &fresh, &e))?;
+                std::fs::rename(&fresh, &self.exe)
+                    .map_err(|e| RuntimeError::io("replace", &self.exe, &e))?;
+                Ok(format!(
+                    "{} replaced on disk; running services are stale",
+                    self.exe.display()
+                ))
+            }
+        }
+    }
+
+    fn admin(&self, service: &str, mode: &str) -> Result<String, RuntimeError> {
+        let url = format!("http://127.0.0.1:{}/admin/fault", self.ports.get(service));
+        let target = parse_loopback_url(&url)
+            .map_err(|e| RuntimeError::service(RuntimeErrorKind::Io, service, e))?;
+        let body = format!("{{\"mode\":\"{mode}\"}}");
+        match http_request(&target, "POST", Some(&body), Duration::from_secs(5)) {
+            Ok((200, _)) => Ok(format!("{service}: fault {mode}")),
+            Ok((status, text)) => Err(RuntimeError::service(
+                RuntimeErrorKind::Io,
+                service,
+                format!("POST {url} answered {status}: {text}"),
+            )),
+            Err(e) => Err(RuntimeError::service(
+                RuntimeErrorKind::Io,
+                service,
+                format!("POST {url}: {e}"),
+            )),
+        }
+    }
+
+    /// Restores everything: deployed configs, the binary, the hub's port, fault modes, and
+    /// restarts whatever a fault left dead or stale.
+    fn clear(&mut self) -> Result<String, RuntimeError> {
+        render_configs(&self.layout, &self.ports)?;
+        self.crash_loop = false;
+        let mut restarted = Vec::new();
+        if self
+            .supervisor
+            .status()
+            .iter()
+            .any(|s| s.service.name == IMPOSTOR)
+        {
+            self.supervisor.stop(IMPOSTOR)?;
+        }
+        let stale = !same_file(&self.source_exe, &self.exe);
+        if stale {
+            install_binary(&self.source_exe, &self.exe)?;
+        }
+        for service in SERVICES {
+            let running = self
+                .supervisor
+                .status()
+                .into_iter()
+                .find(|s| s.service.name == service)
+                .is_some_and(|s| s.alive);
+            if stale || !running {
+                self.restart(service)?;
+                restarted.push(service);
+            }
+        }
+        for (service, mode) in [
+            ("model-primary", "none"),
+            ("model-fallback", "none"),
+            ("hub", "none"),
+        ] {
+            self.admin(service, mode)?;
+        }
+        Ok(if restarted.is_empty() {
+            "all faults cleared".into()
+        } else {
+            format!("all faults cleared; restarted {}", restarted.join(", "))
+        })
     }
 
     /// Stops every service and removes the state file.
     pub fn stop(mut self) -> Result<crate::DownReport, RuntimeError> {
-        let report = self.supervisor.down();
-        if self.temporary && report.is_ok() {
-            let _ = std::fs::remove_dir_all(&self.layout.root);
-        }
-        report
+        self.supervisor.down()
+    }
+}
+
+/// Hard-links the executable into the layout (cheap, same inode); copies across filesystems.
+fn install_binary(source: &Path, dest: &Path) -> Result<(), RuntimeError> {
+    let _ = std::fs::remove_file(dest);
+    if std::fs::hard_link(source, dest).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(source, dest)
+        .map(|_| ())
+        .map_err(|e| RuntimeError::io("copy to", dest, &e))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
     }
 }
 
 /// Writes each service's deployed config from its canonical template.
 pub fn render_configs(layout: &Layout, ports: &Ports) -> Result<(), RuntimeError> {
+    for (file_name, text) in rendered(ports)? {
+        let path = layout.config_dir().join(file_name);
+        std::fs::write(&path, text).map_err(|e| RuntimeError::io("write", &path, &e))?;
+    }
+    Ok(())
+}
+
+/// The canonical configs for these ports, as (file name, text).
+fn rendered(ports: &Ports) -> Result<Vec<(&'static str, String)>, RuntimeError> {
     let values: BTreeMap<String, String> = ports
         .0
         .iter()
-        .map(|(service, port)| (format!("ports.{}", Ports::key(service)), port.to_string()))
+        .map(|(service, port)| (format!("ports.{}", key(service)), port.to_string()))
         .collect();
-    for t in templates::TEMPLATES {
-        let text = templates::render(t.text, &values).map_err(|e| {
-            RuntimeError::service(
-                RuntimeErrorKind::Io,
-                t.service,
-                format!("template {}: {e}", t.file_name),
-            )
-        })?;
-        let path = layout.config_dir().join(t.file_name);
-        std::fs::write(&path, text).map_err(|e| {
-            RuntimeError::service(
-                RuntimeErrorKind::Io,
-                t.service,
-                format!("{}: {e}", path.display()),
-            )
-        })?;
-    }
-    Ok(())
+    templates::TEMPLATES
+        .iter()
+        .map(|t| {
+            templates::render(t.text, &values)
+                .map(|text| (t.file_name, text))
+                .map_err(|e| {
+                    RuntimeError::service(
+                        RuntimeErrorKind::Io,
+                        t.service,
+                        format!("template {}: {e}", t.file_name),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn service_spec(exe: &Path, layout: &Layout, ports: &Ports, service: &str) -> ServiceSpec {
@@ -231,29 +442,49 @@ fn service_spec(exe: &Path, layout: &Layout, ports: &Ports, service: &str) -> Se
     spec
 }
 
-/// The live profile layer: ports, endpoints and where the deployed configs are.
+/// The live profile layer: ports, endpoints, where the deployed configs, pid files and the
+/// services' binary are, and the sha256 of each canonical config.
 pub fn profile_layer(ports: &Ports, layout: &Layout) -> String {
+    use sha2::{Digest, Sha256};
     let mut yaml = String::from("ports:\n");
     for (service, port) in &ports.0 {
-        yaml.push_str(&format!("  {}: {port}\n", Ports::key(service)));
+        yaml.push_str(&format!("  {}: {port}\n", key(service)));
     }
     yaml.push_str("endpoints:\n");
     for (service, port) in &ports.0 {
         yaml.push_str(&format!(
             "  {}: \"http://127.0.0.1:{port}\"\n",
-            Ports::key(service)
+            key(service)
         ));
     }
+    let quote = |p: PathBuf| format!("{:?}", p.display().to_string());
+    yaml.push_str("reference:\n");
+    yaml.push_str(&format!("  config_dir: {}\n", quote(layout.config_dir())));
+    yaml.push_str(&format!("  run_dir: {}\n", quote(layout.run_dir())));
     yaml.push_str(&format!(
-        "reference:\n  config_dir: {:?}\n",
-        layout.config_dir().display().to_string()
+        "  exe: {}\n",
+        quote(layout.bin_dir().join(BINARY))
     ));
+    yaml.push_str("  sha256:\n");
+    for (file_name, text) in rendered(ports).unwrap_or_default() {
+        let digest: String = Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        yaml.push_str(&format!(
+            "    {}: \"{digest}\"\n",
+            key(file_name.trim_end_matches(".yaml"))
+        ));
+    }
     yaml
 }
 
 /// If this process was started as a reference service, serve it and return the process exit
 /// code; otherwise return `None` at once. Call it first thing in `main`.
 pub fn serve_from_env() -> Option<i32> {
+    if let Some(dir) = std::env::var_os(crate::daemon::ENV_SUPERVISE) {
+        return Some(crate::daemon::run(Path::new(&dir)));
+    }
     let service = std::env::var(ENV_SERVE).ok()?;
     Some(match serve(&service) {
         Ok(code) => code,
@@ -286,7 +517,11 @@ fn serve(service: &str) -> Result<i32, String> {
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         match service {
             "model-primary" | "model-fallback" => {
-                let config: model::ModelConfig = parse_document(&src).map_err(|e| e.to_string())?;
+                let mut config: model::ModelConfig =
+                    parse_document(&src).map_err(|e| e.to_string())?;
+                if std::env::var(ENV_FAULT).is_ok_and(|f| f == "crash") {
+                    config.fault = model::ModelFault::Crash;
+                }
                 match model::serve(config, listener)
                     .await
                     .map_err(|e| e.to_string())?

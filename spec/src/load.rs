@@ -358,6 +358,10 @@ fn convert_check(
                 disruptive: raw.disruptive.unwrap_or(false),
                 probe,
                 expect,
+                canary: raw.canary.as_ref().map(|c| Canary {
+                    fault: c.value.fault.value.clone(),
+                    origin: span_origin(file, &c.value.fault),
+                }),
                 origin,
             },
             needs_at: raw.needs.iter().map(|t| span_origin(file, t)).collect(),

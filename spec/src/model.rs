@@ -155,6 +155,16 @@ pub struct Check {
     /// All must hold. Never empty: a check without `expect` gets its probe's default contract
     /// (see [`Probe::default_expect`]).
     pub expect: Vec<Condition>,
+    /// The negative control: a fault of the system under test that must turn this check red.
+    pub canary: Option<Canary>,
+    pub origin: Origin,
+}
+
+/// A declared negative control. The fault is named as the system under test names it (for
+/// the reference system, a mode of `auditwall fault`); whoever injects it validates the name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canary {
+    pub fault: String,
     pub origin: Origin,
 }
 

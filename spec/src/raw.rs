@@ -88,6 +88,13 @@ pub(crate) struct RawCheck {
     pub command: Option<Spanned<RawCommand>>,
     #[serde(default)]
     pub expect: Vec<Text>,
+    pub canary: Option<Spanned<RawCanary>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCanary {
+    pub fault: Text,
 }
 
 #[derive(Debug, Deserialize)]

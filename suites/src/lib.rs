@@ -17,7 +17,8 @@ use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
 use auditwall_harness::result::{CheckResult, Verdict};
 use auditwall_probes::Prober;
-use auditwall_runtime::system::{self, ReferenceSystem};
+use auditwall_runtime::daemon::PrivateSystem;
+use auditwall_runtime::system;
 use auditwall_spec::Suite;
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -52,17 +53,6 @@ fn load_wall(
         },
     )
     .map_err(|e| e.to_string())
-}
-
-/// Stops the private reference system however the trial ends.
-struct SystemGuard(Option<ReferenceSystem>);
-
-impl Drop for SystemGuard {
-    fn drop(&mut self) {
-        if let Some(system) = self.0.take() {
-            let _ = system.stop();
-        }
-    }
 }
 
 fn allow_disruptive() -> bool {
@@ -108,15 +98,16 @@ pub fn main(suite: Suite) -> std::process::ExitCode {
 
 /// Runs one check (and what it needs) in this process and maps its verdict to a trial outcome.
 fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), Failed> {
-    let mut guard = SystemGuard(None);
+    // Dropped (and so stopped) however the trial ends.
+    let mut system = None;
     let mut live_layers = Vec::new();
     if matches!(source, WallSource::Embedded { .. }) {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find the test executable: {e}"))?;
-        let system = ReferenceSystem::start_private(&exe)
+        let started = PrivateSystem::start(&exe)
             .map_err(|e| format!("cannot start the reference system: {e}"))?;
-        live_layers.push(("reference".to_string(), system.profile_layer()));
-        guard.0 = Some(system);
+        live_layers.push(("reference".to_string(), started.profile_layer()));
+        system = Some(started);
     }
     let loaded = load_wall(source, live_layers)?;
     let filter = Filter {
@@ -153,7 +144,7 @@ fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), 
         .find(|r| r.id == id)
         .ok_or_else(|| format!("check `{id}` was not in the plan"))?;
     let verdict = outcome(result);
-    drop(guard);
+    drop(system);
     verdict
 }
 
