@@ -4,9 +4,11 @@
 //! forward pass and greedy decoding. Must not touch: HTTP, faults, the cold load (the server
 //! owns those for every backend alike).
 //!
-//! NOT VERIFIED: this file has never been compiled or run. It was written on Linux, where
-//! mlx-rs cannot build, against the sources of mlx-rs 0.33.0 and tokenizers 0.22.2. The first
-//! build on an Apple Silicon Mac must be treated as its first test.
+//! NOT VERIFIED: this file has never been compiled against the real mlx-rs, nor run. It was
+//! written on Linux, where mlx-rs cannot build, from the sources of mlx-rs 0.33.0 and
+//! tokenizers 0.22.2, and type-checked (with clippy) only against a hand-written stub of the
+//! mlx-rs signatures it uses plus the real tokenizers crate. The first build on an Apple
+//! Silicon Mac must be treated as its first test.
 //!
 //! What it runs, deliberately minimal: a Llama-family decoder (Llama, Mistral, Qwen2 — RMSNorm,
 //! rotary attention with grouped KV heads, SwiGLU MLP) from a Hugging Face style directory:
@@ -254,10 +256,10 @@ impl Config {
             None if self.hidden_size > 0 && self.hidden_size % heads == 0 => {
                 self.hidden_size / heads
             }
-            None => return Err(format!(
-                "`hidden_size` ({}) must be a positive multiple of `num_attention_heads` ({heads})",
-                self.hidden_size
-            )),
+            None => {
+                let hidden = self.hidden_size;
+                return Err(format!("`hidden_size` ({hidden}) must be a positive multiple of `num_attention_heads` ({heads})"));
+            }
         };
         Ok(Shape {
             layers: self.num_hidden_layers,
@@ -295,7 +297,7 @@ impl Model {
             .into_iter()
             .chain((0..self.shape.layers).flat_map(move |layer| {
                 per_layer
-                    .iter()
+                    .into_iter()
                     .map(move |name| format!("model.layers.{layer}.{name}"))
             }))
     }
