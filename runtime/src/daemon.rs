@@ -305,7 +305,7 @@ fn run_inner(dir: &Path) -> Result<(), RuntimeError> {
     let mut system = ReferenceSystem::start(&exe, layout.clone(), ports.clone())?;
 
     let (tx, rx) = mpsc::channel::<Command_>();
-    let watchdog_listener = bind(ports.get("watchdog"))?;
+    let watchdog_port = ports.get("watchdog");
     let control_listener = bind(ports.get("control"))?;
     let watchdog_config = read_watchdog_config(&layout)?;
     let io_tx = tx.clone();
@@ -315,7 +315,7 @@ fn run_inner(dir: &Path) -> Result<(), RuntimeError> {
             io_thread(
                 io_tx,
                 watchdog_config,
-                watchdog_listener,
+                watchdog_port,
                 control_listener,
                 watch_pid,
             )
@@ -396,7 +396,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), RuntimeError> {
 fn io_thread(
     tx: mpsc::Sender<Command_>,
     watchdog_config: WatchdogConfig,
-    watchdog_listener: TcpListener,
+    watchdog_port: u16,
     control_listener: TcpListener,
     watch_pid: Option<u32>,
 ) {
@@ -412,16 +412,11 @@ fn io_thread(
         }
     };
     runtime.block_on(async move {
-        let (watchdog_listener, control_listener) = match (
-            tokio::net::TcpListener::from_std(watchdog_listener),
-            tokio::net::TcpListener::from_std(control_listener),
-        ) {
-            (Ok(w), Ok(c)) => (w, c),
-            _ => {
-                let _ = tx.send(Command_::Shutdown("cannot register listeners"));
-                return;
-            }
+        let Ok(control_listener) = tokio::net::TcpListener::from_std(control_listener) else {
+            let _ = tx.send(Command_::Shutdown("cannot register the control listener"));
+            return;
         };
+        let reset = std::sync::Arc::new(tokio::sync::Notify::new());
         let restart_tx = tx.clone();
         let restart = move |service: String| {
             let tx = restart_tx.clone();
@@ -443,12 +438,29 @@ fn io_thread(
                 None => std::future::pending::<()>().await,
             }
         };
-        let reason = tokio::select! {
-            r = watchdog::serve(watchdog_config, watchdog_listener, restart) => {
-                eprintln!("watchdog stopped: {r:?}");
-                "watchdog stopped"
+        // Clearing faults starts the watchdog afresh, so a service it gave up on (BLOCKED)
+        // is watched again once it has been repaired.
+        let watchdog_loop = async {
+            loop {
+                let listener = match tokio::net::TcpListener::bind(("127.0.0.1", watchdog_port)).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("watchdog cannot listen on 127.0.0.1:{watchdog_port}: {e}");
+                        return;
+                    }
+                };
+                tokio::select! {
+                    r = watchdog::serve(watchdog_config.clone(), listener, restart.clone()) => {
+                        eprintln!("watchdog stopped: {r:?}");
+                        return;
+                    }
+                    _ = reset.notified() => {}
+                }
             }
-            _ = control_api(control_listener, tx.clone()) => "control API stopped",
+        };
+        let reason = tokio::select! {
+            _ = watchdog_loop => "watchdog stopped",
+            _ = control_api(control_listener, tx.clone(), reset.clone()) => "control API stopped",
             _ = async { match sigterm.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGTERM",
             _ = async { match sigint.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGINT",
             _ = watched => "the watched process exited",
@@ -457,14 +469,20 @@ fn io_thread(
     });
 }
 
-async fn control_api(listener: tokio::net::TcpListener, tx: mpsc::Sender<Command_>) {
+async fn control_api(
+    listener: tokio::net::TcpListener,
+    tx: mpsc::Sender<Command_>,
+    reset: std::sync::Arc<tokio::sync::Notify>,
+) {
     use axum::extract::State;
     use axum::http::StatusCode;
     use axum::routing::{get, post};
     use axum::{Json, Router};
 
+    type Shared = (mpsc::Sender<Command_>, std::sync::Arc<tokio::sync::Notify>);
+
     async fn set_fault(
-        State(tx): State<mpsc::Sender<Command_>>,
+        State((tx, reset)): State<Shared>,
         Json(body): Json<serde_json::Value>,
     ) -> (StatusCode, String) {
         let name = body.get("mode").and_then(|m| m.as_str()).unwrap_or("");
@@ -483,7 +501,12 @@ async fn control_api(listener: tokio::net::TcpListener, tx: mpsc::Sender<Command
             );
         }
         match answer.await {
-            Ok(Ok(text)) => (StatusCode::OK, text),
+            Ok(Ok(text)) => {
+                if fault == Fault::None {
+                    reset.notify_one();
+                }
+                (StatusCode::OK, text)
+            }
             Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e),
             Err(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -495,7 +518,7 @@ async fn control_api(listener: tokio::net::TcpListener, tx: mpsc::Sender<Command
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/fault", post(set_fault))
-        .with_state(tx);
+        .with_state((tx, reset));
     let _ = axum::serve(listener, app).await;
 }
 
