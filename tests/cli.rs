@@ -46,19 +46,39 @@ fn junit(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml was not written")
 }
 
-/// `(name, failure message)` of every testcase in a JUnit document.
-fn testcases(xml: &str) -> Vec<(String, Option<String>)> {
+/// One JUnit testcase: its name and, if it did not pass, the element that says why.
+#[derive(Debug)]
+struct Case {
+    name: String,
+    /// `failure` (the system is wrong) or `error` (the check could not run), with its message.
+    problem: Option<(String, String)>,
+}
+
+fn testcases(xml: &str) -> Vec<Case> {
     let doc = roxmltree::Document::parse(xml).expect("junit.xml is not well-formed XML");
     doc.descendants()
         .filter(|n| n.has_tag_name("testcase"))
-        .map(|case| {
-            let failure = case
+        .map(|case| Case {
+            name: case.attribute("name").unwrap_or("").to_string(),
+            problem: case
                 .children()
                 .find(|c| c.has_tag_name("failure") || c.has_tag_name("error"))
-                .map(|f| f.attribute("message").unwrap_or("").to_string());
-            (case.attribute("name").unwrap_or("").to_string(), failure)
+                .map(|f| {
+                    let message = f.attribute("message").unwrap_or("").to_string();
+                    (f.tag_name().name().to_string(), message)
+                }),
         })
         .collect()
+}
+
+/// The problem element of the only testcase in `xml`.
+fn only_problem(xml: &str) -> (String, String) {
+    let cases = testcases(xml);
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    cases[0]
+        .problem
+        .clone()
+        .unwrap_or_else(|| panic!("testcase {} has no failure or error", cases[0].name))
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -102,10 +122,10 @@ fn example_wall_is_green_against_a_live_server() {
 
     let cases = testcases(&junit(&reports));
     assert_eq!(
-        sorted(cases.iter().map(|(n, _)| n.clone()).collect()),
+        sorted(cases.iter().map(|c| c.name.clone()).collect()),
         example_ids()
     );
-    let failed: Vec<_> = cases.iter().filter(|(_, f)| f.is_some()).collect();
+    let failed: Vec<_> = cases.iter().filter(|c| c.problem.is_some()).collect();
     assert!(failed.is_empty(), "unexpected failures: {failed:?}");
 
     let report = read_json(&reports.join("report.json"));
@@ -130,13 +150,17 @@ fn broken_overlay_fails_exactly_the_chat_contract() {
     out.assert_code(1);
 
     let reports = cwd.path().join("reports");
-    let failed: Vec<(String, String)> = testcases(&junit(&reports))
+    let failed: Vec<Case> = testcases(&junit(&reports))
         .into_iter()
-        .filter_map(|(name, failure)| Some((name, failure?)))
+        .filter(|c| c.problem.is_some())
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
-    let (name, message) = &failed[0];
-    assert_eq!(name, "model.chat");
+    assert_eq!(failed[0].name, "model.chat");
+    let (element, message) = failed[0]
+        .problem
+        .clone()
+        .expect("kept only cases with a problem");
+    assert_eq!(element, "failure");
     // The condition as written (never interpolated, so no secret can leak) and the actual value.
     assert!(
         message.contains("json.choices[0].message.content contains '${chat.answer}'"),
@@ -562,12 +586,11 @@ fn unreachable_target_fails_with_connection_refused() {
     );
     out.assert_code(1);
     assert!(out.stdout.contains("connection refused"), "{}", out.stdout);
-    let cases = testcases(&junit(&reports));
-    assert_eq!(cases.len(), 1);
-    let message = cases[0].1.as_deref().unwrap_or("<no failure element>");
-    assert!(
-        message.contains(&format!("connection refused: GET http://{closed}/health")),
-        "{message}"
+    let (element, message) = only_problem(&junit(&reports));
+    assert_eq!(element, "failure");
+    assert_eq!(
+        message,
+        format!("connection refused: GET http://{closed}/health")
     );
     let report = read_json(&reports.join("report.json"));
     assert_eq!(verdicts(&report), [("api".to_string(), "fail".to_string())]);
@@ -614,11 +637,12 @@ fn deadline_cuts_the_run_writes_reports_and_kills_the_check() {
         report["checks"][0]["message"],
         "run deadline of 1s exceeded before this check finished"
     );
-    let cases = testcases(&junit(&reports));
-    assert_eq!(cases.len(), 1);
-    assert!(
-        cases[0].1.as_deref().unwrap_or("").contains("deadline"),
-        "{cases:?}"
+    assert_eq!(
+        only_problem(&junit(&reports)),
+        (
+            "error".to_string(),
+            "run deadline of 1s exceeded before this check finished".to_string()
+        )
     );
     assert!(reports.join("summary.md").is_file());
     assert_eq!(
@@ -660,5 +684,12 @@ fn a_check_that_cannot_run_is_an_error_not_a_failure() {
     assert_eq!(
         report["checks"][0]["message"],
         "program not found: auditwall-no-such-program"
+    );
+    assert_eq!(
+        only_problem(&junit(&reports)),
+        (
+            "error".to_string(),
+            "program not found: auditwall-no-such-program".to_string()
+        )
     );
 }

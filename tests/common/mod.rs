@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 /// A run that takes longer than this is a hang: the child is killed and the test fails.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a finished run's stdout and stderr may take to reach end of file.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(20);
 
 /// Set on processes these tests start so a `/proc` scan can tell them from everyone else's
@@ -123,7 +125,7 @@ pub fn auditwall(cwd: &Path, args: &[&str], env: &[(String, String)]) -> Output 
         .unwrap_or_else(|| panic!("auditwall {args:?} ran for more than {RUN_TIMEOUT:?}: a hang"));
     // A process that outlived auditwall while holding its stdout would block this forever.
     let collect = |rx: mpsc::Receiver<String>, what: &str| {
-        rx.recv_timeout(READY_TIMEOUT).unwrap_or_else(|_| {
+        rx.recv_timeout(DRAIN_TIMEOUT).unwrap_or_else(|_| {
             panic!("auditwall {args:?} exited but its {what} stayed open: a process outlived it")
         })
     };
