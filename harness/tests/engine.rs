@@ -380,12 +380,15 @@ async fn the_run_deadline_cuts_hanging_checks_and_still_reports_every_check() {
     );
 }
 
+/// `count` checks hitting `/track`; the first `gate` of them wait until `gate` requests are
+/// in flight, the rest only hold their 100 ms.
 fn tracked_wall(server: &Server, jobs: usize, gate: usize, count: usize) -> tempfile::TempDir {
     let checks: String = (0..count)
         .map(|i| {
+            let wait_for = if i < gate { gate } else { 1 };
             format!(
                 "  - id: c{i}\n    http: {{ url: \"{}\" }}\n",
-                server.url(&format!("/track/c{i}/{gate}"))
+                server.url(&format!("/track/c{i}/{wait_for}"))
             )
         })
         .collect();
@@ -395,8 +398,8 @@ fn tracked_wall(server: &Server, jobs: usize, gate: usize, count: usize) -> temp
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn jobs_bounds_how_many_checks_run_at_once() {
     let server = Server::start().await;
-    // Each request is held until two are in flight, so two run together if the engine allows
-    // it; a third would show up in `max_in_flight` if the engine let it start.
+    // The first two checks are held until both are in flight, so two provably run together;
+    // every request is held 100 ms, so a third would show up if the engine let it start.
     let dir = tracked_wall(&server, 2, 2, 6);
     let (summary, _) = run_dir(dir.path()).await;
 
@@ -610,4 +613,44 @@ async fn the_event_stream_opens_and_closes_the_run_and_finishes_each_check_once(
         result(&summary, "d").message.as_deref(),
         Some("`exit == 0`: expected == 0, got 3")
     );
+}
+
+/// The largest duration the spec accepts is about `Duration::MAX`; a wall may say "no
+/// practical limit" that way, and that must never panic the engine.
+const HUGE: &str = "200000000000000d";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "bug: engine.rs run() computes `tokio::time::Instant::now() + opts.deadline`, which panics (\"overflow when adding duration to instant\") for a deadline the spec accepts; use checked_add with a far-future fallback, or cap durations in the spec"]
+async fn a_huge_deadline_does_not_panic_the_run() {
+    let server = Server::start().await;
+    let dir = wall(
+        &format!("  timeout: 5s\n  deadline: {HUGE}"),
+        &format!(
+            "  - id: api\n    http: {{ url: \"{}\" }}\n",
+            server.url("/ok")
+        ),
+    );
+    let (summary, _) = run_dir(dir.path()).await;
+
+    assert_eq!(result(&summary, "api").verdict, Verdict::Pass);
+    assert!(!summary.deadline_exceeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "bug: a check timeout the spec accepts overflows `start + timeout` in the probes (http.rs/command.rs, tokio Instant add), so the task panics and the engine reports `internal error: the check's task panicked`; saturate the deadline (checked_add) in the probes, or cap durations in the spec"]
+async fn a_huge_check_timeout_still_runs_the_check() {
+    let server = Server::start().await;
+    let dir = wall(
+        &format!("  timeout: {HUGE}"),
+        &format!(
+            "  - id: api\n    http: {{ url: \"{}\" }}\n  - id: shell\n    command: {{ run: [\"true\"] }}\n",
+            server.url("/ok")
+        ),
+    );
+    let (summary, _) = run_dir(dir.path()).await;
+
+    for id in ["api", "shell"] {
+        let r = result(&summary, id);
+        assert_eq!(r.verdict, Verdict::Pass, "{id}: {:?}", r.message);
+    }
 }

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 
 /// How long a `/track` handler waits for its companions before giving up: long enough for the
 /// engine to start them, short enough that a broken engine fails the test quickly.
-const GATE_WAIT: Duration = Duration::from_secs(1);
+const GATE_WAIT: Duration = Duration::from_secs(2);
 
 /// What the server saw.
 #[derive(Default)]
@@ -49,8 +49,10 @@ pub struct Seen {
 #[derive(Clone)]
 struct AppState {
     seen: Arc<Mutex<Seen>>,
-    /// Mirrors `Seen::in_flight` so a handler can wait for its companions without polling.
-    in_flight: watch::Sender<usize>,
+    /// Mirrors `Seen::max_in_flight` so a handler can wait for its companions without polling.
+    /// The peak, not the current count: it never drops, so the first request to leave cannot
+    /// strand the others below their gate.
+    peak: watch::Sender<usize>,
 }
 
 /// A server bound to 127.0.0.1 on an ephemeral port. Bound before `start` returns, so it
@@ -63,10 +65,10 @@ pub struct Server {
 impl Server {
     pub async fn start() -> Server {
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let (in_flight, _) = watch::channel(0usize);
+        let (peak, _) = watch::channel(0usize);
         let state = AppState {
             seen: seen.clone(),
-            in_flight,
+            peak,
         };
         let app = Router::new()
             .route("/ok", get(|| async { Json(json!({"ok": true})) }))
@@ -165,23 +167,22 @@ async fn echo(headers: HeaderMap) -> (HeaderMap, Json<serde_json::Value>) {
 
 /// Decrements the in-flight counts even when the client hangs up mid-request.
 struct InFlight {
-    state: AppState,
+    seen: Arc<Mutex<Seen>>,
     disruptive: bool,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut seen = lock(&self.state.seen);
+        let mut seen = lock(&self.seen);
         seen.in_flight -= 1;
         if self.disruptive {
             seen.disruptive_in_flight -= 1;
         }
-        self.state.in_flight.send_replace(seen.in_flight);
     }
 }
 
-/// Holds each request at least 100 ms and until `gate` `/track` requests are in flight at
-/// once (bounded by [`GATE_WAIT`]). Records the most in flight and whether a request named
+/// Holds each request at least 100 ms and until `gate` `/track` requests have been in flight
+/// at once (bounded by [`GATE_WAIT`]). Records the most in flight and whether a request named
 /// `disruptive-*` ever shared the server with another.
 async fn track(
     State(state): State<AppState>,
@@ -201,14 +202,14 @@ async fn track(
         }
         seen.max_in_flight = seen.max_in_flight.max(seen.in_flight);
         seen.arrivals.push(name);
-        state.in_flight.send_replace(seen.in_flight);
+        state.peak.send_replace(seen.max_in_flight);
         InFlight {
-            state: state.clone(),
+            seen: state.seen.clone(),
             disruptive,
         }
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut rx = state.in_flight.subscribe();
+    let mut rx = state.peak.subscribe();
     let _ = tokio::time::timeout(GATE_WAIT, rx.wait_for(|n| *n >= gate)).await;
     "tracked"
 }
