@@ -654,3 +654,68 @@ async fn a_huge_check_timeout_still_runs_the_check() {
         assert_eq!(r.verdict, Verdict::Pass, "{id}: {:?}", r.message);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_timeout_option_overrides_the_checks_own_timeout() {
+    let server = Server::start().await;
+    let url = server.url("/hang");
+    let dir = wall(
+        "  timeout: 30s",
+        &format!("  - id: hung\n    timeout: 20s\n    http: {{ url: \"{url}\" }}\n"),
+    );
+    let loaded = support::load_dir(dir.path());
+    let mut opts = options(&loaded);
+    opts.timeout = Some(std::time::Duration::from_millis(300));
+    let (summary, _) = run_loaded(&loaded, &opts).await;
+
+    assert_eq!(
+        result(&summary, "hung").message.as_deref(),
+        Some(format!("timed out after 300ms waiting for response headers from {url}").as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checks_still_queued_at_the_deadline_never_start() {
+    let server = Server::start().await;
+    let dir = wall(
+        "  timeout: 30s\n  deadline: 300ms\n  jobs: 1",
+        &format!(
+            "  - id: hung\n    http: {{ url: \"{}\" }}\n  - id: queued\n    http: {{ url: \"{}\" }}\n",
+            server.url("/hang"),
+            server.url("/count/queued"),
+        ),
+    );
+    let (summary, events) = run_dir(dir.path()).await;
+
+    assert!(summary.deadline_exceeded);
+    let r = result(&summary, "queued");
+    assert_eq!(r.verdict, Verdict::Error);
+    assert_eq!(
+        r.message.as_deref(),
+        Some("run deadline of 300ms exceeded before this check finished")
+    );
+    assert_eq!(server.hits("queued"), 0);
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::CheckStarted { id } if id == "probes::queued")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drifting_dependency_blocks_too() {
+    let server = Server::start().await;
+    let dir = wall(
+        "  timeout: 5s",
+        &format!(
+            "  - id: slow\n    http: {{ url: \"{}\" }}\n    expect: [\"latency < 1ms\"]\n  - id: after\n    needs: [slow]\n    http: {{ url: \"{}\" }}\n",
+            server.url("/slow"),
+            server.url("/count/after"),
+        ),
+    );
+    let (summary, _) = run_dir(dir.path()).await;
+
+    assert_eq!(result(&summary, "slow").verdict, Verdict::Drift);
+    let r = result(&summary, "after");
+    assert_eq!(r.verdict, Verdict::Blocked);
+    assert_eq!(r.blocked_by.as_deref(), Some("probes::slow"));
+    assert_eq!(server.hits("after"), 0);
+}
