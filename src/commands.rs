@@ -106,13 +106,36 @@ fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
 }
 
 fn duration_flag(flag: &str, value: &Option<String>) -> anyhow::Result<Option<Duration>> {
-    value
-        .as_deref()
-        .map(|v| parse_duration(v).map_err(|e| Error::spec(format!("--{flag} {v}: {e}")).into()))
-        .transpose()
+    let Some(v) = value.as_deref() else {
+        return Ok(None);
+    };
+    match parse_duration(v) {
+        Ok(d) if d.is_zero() => {
+            Err(Error::spec(format!("--{flag} {v}: must be more than 0")).into())
+        }
+        Ok(d) => Ok(Some(d)),
+        Err(e) => Err(Error::spec(format!("--{flag} {v}: {e}")).into()),
+    }
 }
 
-fn print_plan(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
+/// Run-time overrides from the command line, validated before anything starts.
+struct Overrides {
+    timeout: Option<Duration>,
+    deadline: Option<Duration>,
+    retries: Option<u32>,
+}
+
+impl Overrides {
+    fn parse(args: &VerifyArgs) -> anyhow::Result<Overrides> {
+        Ok(Overrides {
+            timeout: duration_flag("timeout", &args.timeout)?,
+            deadline: duration_flag("deadline", &args.deadline)?,
+            retries: args.retries,
+        })
+    }
+}
+
+fn print_plan(plan: &Plan, overrides: &Overrides, out: &mut impl Write) -> std::io::Result<()> {
     for p in &plan.checks {
         let c = &p.check;
         let mut notes = Vec::new();
@@ -136,8 +159,8 @@ fn print_plan(plan: &Plan, out: &mut impl Write) -> std::io::Result<()> {
             p.name(),
             c.probe.kind(),
             c.severity,
-            auditwall_spec::render_duration(c.timeout),
-            c.retries
+            auditwall_spec::render_duration(overrides.timeout.unwrap_or(c.timeout)),
+            overrides.retries.unwrap_or(c.retries)
         )?;
     }
     writeln!(
@@ -159,16 +182,16 @@ fn list(args: ListArgs) -> anyhow::Result<Outcome> {
 }
 
 fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
+    // Validate the flags, the wall and the filters before starting anything, so bad input
+    // never starts the system.
+    let overrides = Overrides::parse(&args)?;
+    let filter = filter(&args.filter)?;
+    let (_, unresolved) = load_wall(&args.wall)?;
+    let dry_plan = plan::plan(&unresolved.wall.checks, &filter)?;
     if args.dry_run {
-        let (_, loaded) = load_wall(&args.wall)?;
-        let plan = plan::plan(&loaded.wall.checks, &filter(&args.filter)?)?;
-        print_plan(&plan, &mut std::io::stdout().lock())?;
+        print_plan(&dry_plan, &overrides, &mut std::io::stdout().lock())?;
         return Ok(Outcome::Done);
     }
-    // Validate the wall and the filters before starting anything, so a bad wall never
-    // starts the system.
-    let filter = filter(&args.filter)?;
-    plan::plan(&load_wall(&args.wall)?.1.wall.checks, &filter)?;
     // Dropped (and so stopped) on every way out, errors included.
     let mut system = None;
     let mut live_layers = Vec::new();
@@ -199,9 +222,9 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let settings = &loaded.wall.settings;
     let opts = RunOptions {
         jobs: args.jobs.unwrap_or(settings.jobs).max(1),
-        deadline: duration_flag("deadline", &args.deadline)?.unwrap_or(settings.deadline),
-        timeout: duration_flag("timeout", &args.timeout)?,
-        retries: args.retries,
+        deadline: overrides.deadline.unwrap_or(settings.deadline),
+        timeout: overrides.timeout,
+        retries: overrides.retries,
         allow_disruptive: args.allow_disruptive || settings.allow_disruptive,
         retry_backoff: Duration::from_millis(200),
     };
