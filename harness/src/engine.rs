@@ -48,8 +48,7 @@ pub async fn run(
     info.planned = plan.checks.len();
     let _ = sink.send(Event::RunStarted { info: info.clone() });
 
-    let secrets: Arc<Vec<String>> =
-        Arc::new(secrets.iter().filter(|s| !s.is_empty()).cloned().collect());
+    let redactor = Arc::new(Redactor::new(secrets));
     let deadline = tokio::time::Instant::now() + opts.deadline;
     let n = plan.checks.len();
     let mut results: Vec<Option<CheckResult>> = vec![None; n];
@@ -84,7 +83,7 @@ pub async fn run(
                         format!("blocked by {dep_name}"),
                         Some(dep_name),
                     );
-                    finish(sink, &mut results, &mut pending, i, result);
+                    finish(sink, &redactor, &mut results, &mut pending, i, result);
                     progressed = true;
                     continue;
                 }
@@ -95,7 +94,7 @@ pub async fn run(
                         "disruptive check: not allowed in this run (pass --allow-disruptive or set settings.allow_disruptive)".to_string(),
                         None,
                     );
-                    finish(sink, &mut results, &mut pending, i, result);
+                    finish(sink, &redactor, &mut results, &mut pending, i, result);
                     progressed = true;
                     continue;
                 }
@@ -113,10 +112,11 @@ pub async fn run(
                     let prober = prober.clone();
                     let opts = opts.clone();
                     let sink = sink.clone();
-                    let secrets = secrets.clone();
+                    let redactor = redactor.clone();
                     let handle = running.spawn(async move {
-                        let mut result = execute(&check, &name, &opts, &prober, &sink).await;
-                        redact(&mut result, &secrets);
+                        let mut result =
+                            execute(&check, &name, &opts, &prober, &sink, &redactor).await;
+                        redactor.result(&mut result);
                         (i, result)
                     });
                     task_index.insert(handle.id(), i);
@@ -145,10 +145,7 @@ pub async fn run(
                         "internal error: the check's task panicked".into(),
                         None,
                     );
-                    let _ = sink.send(Event::CheckFinished {
-                        result: result.clone(),
-                    });
-                    results[i] = Some(result);
+                    finish(sink, &redactor, &mut results, &mut pending, i, result);
                 }
             }
             Ok(None) => break,
@@ -165,13 +162,10 @@ pub async fn run(
         "run deadline of {} exceeded before this check finished",
         render_duration(opts.deadline)
     );
-    for (i, slot) in results.iter_mut().enumerate() {
-        if slot.is_none() {
+    for i in 0..n {
+        if results[i].is_none() {
             let result = unrun(&plan.checks[i].check, Verdict::Error, message.clone(), None);
-            let _ = sink.send(Event::CheckFinished {
-                result: result.clone(),
-            });
-            *slot = Some(result);
+            finish(sink, &redactor, &mut results, &mut pending, i, result);
         }
     }
     let summary = RunSummary {
@@ -199,11 +193,13 @@ fn has_ready_plain(
 
 fn finish(
     sink: &EventSink,
+    redactor: &Redactor,
     results: &mut [Option<CheckResult>],
     pending: &mut BTreeSet<usize>,
     i: usize,
-    result: CheckResult,
+    mut result: CheckResult,
 ) {
+    redactor.result(&mut result);
     pending.remove(&i);
     let _ = sink.send(Event::CheckFinished {
         result: result.clone(),
@@ -244,6 +240,7 @@ pub async fn execute(
     opts: &RunOptions,
     prober: &Prober,
     sink: &EventSink,
+    redactor: &Redactor,
 ) -> CheckResult {
     let started_at = SystemTime::now();
     let started = Instant::now();
@@ -254,7 +251,7 @@ pub async fn execute(
         attempt += 1;
         // The probe bounds itself by `timeout`; the outer bound catches a probe that does not.
         let outcome = match tokio::time::timeout(
-            timeout + Duration::from_millis(500),
+            timeout.saturating_add(Duration::from_millis(500)),
             prober.run(&check.probe, timeout),
         )
         .await
@@ -291,10 +288,12 @@ pub async fn execute(
                 observations,
             };
         }
+        let mut reason = message.unwrap_or_default();
+        redactor.text(&mut reason);
         let _ = sink.send(Event::CheckRetrying {
             id: name.to_string(),
             attempt,
-            reason: message.unwrap_or_default(),
+            reason,
         });
         tokio::time::sleep(opts.retry_backoff).await;
     }
@@ -342,26 +341,46 @@ pub fn judge(
     (verdict, message, judgements, observations)
 }
 
-fn redact(result: &mut CheckResult, secrets: &[String]) {
-    if secrets.is_empty() {
-        return;
+/// Replaces every secret value with `[redacted]` before anything leaves the engine.
+pub struct Redactor {
+    /// Longest first, so a secret that contains another is replaced whole.
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    pub fn new(secrets: &[String]) -> Redactor {
+        let mut secrets: Vec<String> = secrets.iter().filter(|s| !s.is_empty()).cloned().collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Redactor { secrets }
     }
-    let scrub = |s: &mut String| {
-        for secret in secrets {
+
+    pub fn text(&self, s: &mut String) {
+        for secret in &self.secrets {
             if s.contains(secret.as_str()) {
                 *s = s.replace(secret.as_str(), REDACTED);
             }
         }
-    };
-    if let Some(m) = result.message.as_mut() {
-        scrub(m);
     }
-    for j in &mut result.judgements {
-        j.actual.as_mut().map(&scrub);
-        j.reason.as_mut().map(&scrub);
-    }
-    for value in result.observations.values.values_mut() {
-        redact_value(value, &scrub);
+
+    pub fn result(&self, result: &mut CheckResult) {
+        if self.secrets.is_empty() {
+            return;
+        }
+        let scrub = |s: &mut String| self.text(s);
+        if let Some(m) = result.message.as_mut() {
+            scrub(m);
+        }
+        if let Some(d) = result.description.as_mut() {
+            scrub(d);
+        }
+        for j in &mut result.judgements {
+            j.actual.as_mut().map(scrub);
+            j.reason.as_mut().map(scrub);
+        }
+        for value in result.observations.values.values_mut() {
+            redact_value(value, &scrub);
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use auditwall_spec::{
     build_wall, decode_source, parse_profile_layer, parse_root, parse_secrets, Profile, Resolver,
     SourceFile, Wall, MAX_SOURCE_BYTES,
 };
-use globset::{Glob, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
@@ -83,16 +83,22 @@ fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<String>) -> Result<
     const MAX_DEPTH: usize = 16;
     const MAX_FILES: usize = 100_000;
     if depth > MAX_DEPTH {
-        return Ok(());
+        // Never skip silently: a spec file nobody loads is a check nobody runs.
+        return Err(Error::spec(format!(
+            "{}: nested more than {MAX_DEPTH} directories deep below {} (a symlink loop?)",
+            dir.display(),
+            root.display()
+        )));
     }
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::spec(format!("{}: cannot read directory: {e}", dir.display())))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::spec(format!("{}: {e}", dir.display())))?;
-        let ty = entry
-            .file_type()
-            .map_err(|e| Error::spec(format!("{}: {e}", entry.path().display())))?;
         let path = entry.path();
+        // Follow symlinks: a linked spec file or directory is part of the wall.
+        let ty = std::fs::metadata(&path)
+            .map_err(|e| Error::spec(format!("{}: {e}", path.display())))?
+            .file_type();
         if ty.is_dir() {
             walk(root, &path, depth + 1, out)?;
         } else if ty.is_file() {
@@ -208,12 +214,17 @@ pub fn load(source: &WallSource, opts: &LoadOptions) -> Result<LoadedWall, Error
 
     let mut builder = GlobSetBuilder::new();
     for pattern in &root_cfg.include {
-        let glob = Glob::new(pattern).map_err(|e| {
-            Error::spec(format!(
-                "{}: bad include pattern `{pattern}`: {e}",
-                root.path
-            ))
-        })?;
+        // `*` stays within one directory, as in a shell: `probes/*.yaml` must not pull in
+        // `probes/disabled/`.
+        let glob = GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| {
+                Error::spec(format!(
+                    "{}: bad include pattern `{pattern}`: {e}",
+                    root.path
+                ))
+            })?;
         builder.add(glob);
     }
     let globs = builder

@@ -264,15 +264,15 @@ fn an_oversized_spec_file_is_rejected_naming_the_file() {
         err.message
     );
     assert!(
-        err.message.ends_with("the limit is 1048576 bytes)"),
+        err.message
+            .ends_with("(more than 1048576 bytes, the limit)"),
         "{}",
         err.message
     );
 }
 
 #[test]
-#[ignore = "bug: load.rs read_capped() reads at most MAX_SOURCE_BYTES+1 bytes and decode_source() reports that count, so a 2 MiB file is said to be 1048577 bytes; report the size from metadata (or say \"more than 1048576 bytes\")"]
-fn an_oversized_spec_file_error_states_its_real_size() {
+fn an_oversized_spec_file_error_does_not_misstate_its_size() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "wall.yaml", "name: big\n");
     let big = "#".repeat(2 * 1024 * 1024);
@@ -281,7 +281,7 @@ fn an_oversized_spec_file_error_states_its_real_size() {
     assert_eq!(
         err.message,
         format!(
-            "{} (location unknown): file is too large (2097152 bytes; the limit is 1048576 bytes)",
+            "{} (location unknown): file is too large (more than 1048576 bytes, the limit)",
             dir.path().join("probes/big.yaml").display()
         )
     );
@@ -325,7 +325,6 @@ fn default_include_finds_spec_files_in_nested_directories() {
 }
 
 #[test]
-#[ignore = "bug: load.rs builds include globs with Glob::new, whose `*` also matches `/`, so `probes/*.yaml` pulls in probes/disabled/*.yaml; use GlobBuilder::new(p).literal_separator(true)"]
 fn a_single_star_include_does_not_descend_into_subdirectories() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(
@@ -342,7 +341,6 @@ fn a_single_star_include_does_not_descend_into_subdirectories() {
 }
 
 #[test]
-#[ignore = "bug: load.rs walk() skips entries whose file_type() is a symlink, so a symlinked spec file (or directory) is silently left out; follow symlinks with fs::metadata (the depth cap already bounds loops) or reject them with an error naming the link"]
 fn a_symlinked_spec_file_is_never_silently_skipped() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "wall.yaml", "name: linked\n");

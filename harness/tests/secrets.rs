@@ -107,7 +107,6 @@ async fn an_echoed_secret_is_redacted_in_observations_judgements_and_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: engine.rs execute() sends CheckRetrying { reason } before redact() runs, so a retried check leaks the secret into the event stream"]
 async fn a_retried_check_does_not_leak_the_secret_in_its_retry_event() {
     let server = Server::start().await;
     let (dir, _secrets) = echo_wall(
@@ -125,7 +124,6 @@ async fn a_retried_check_does_not_leak_the_secret_in_its_retry_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: engine.rs redact() does not scrub CheckResult::description, and unrun() results are never redacted; descriptions are interpolated, so ${secret:..} in one reaches every report"]
 async fn a_secret_in_a_description_is_redacted() {
     let server = Server::start().await;
     let (dir, _secrets) = echo_wall(
@@ -147,7 +145,6 @@ async fn a_secret_in_a_description_is_redacted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: engine.rs redact() replaces secrets in wall order; when one secret is a prefix of another, the shorter is replaced first and the rest of the longer one stays visible (sort longest first)"]
 async fn a_secret_that_contains_another_secret_is_redacted_whole() {
     let server = Server::start().await;
     let long = format!("{TOKEN}-and-the-private-tail");

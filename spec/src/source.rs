@@ -23,10 +23,7 @@ pub fn decode_source(path: &str, bytes: &[u8]) -> Result<SourceFile, SpecError> 
         return Err(SpecError::whole_file(
             SpecErrorKind::TooLarge,
             path,
-            format!(
-                "file is too large ({} bytes; the limit is {MAX_SOURCE_BYTES} bytes)",
-                bytes.len()
-            ),
+            format!("file is too large (more than {MAX_SOURCE_BYTES} bytes, the limit)"),
         ));
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);

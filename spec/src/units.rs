@@ -79,7 +79,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .ok_or_else(|| format!("unknown unit `{unit}` (use ms, s, m, h or d)"))?;
         total += number * factor;
     }
-    Duration::try_from_secs_f64(total).map_err(|_| "duration is too large".to_string())
+    // Nothing auditwall waits for is longer than a year; a bigger number is a typo, and
+    // capping here keeps every `now + duration` in the engine and the probes from overflowing.
+    const MAX_SECS: f64 = 366.0 * 86_400.0;
+    if total > MAX_SECS {
+        return Err("duration is too large (at most 366d)".to_string());
+    }
+    Duration::try_from_secs_f64(total)
+        .map_err(|_| "duration is too large (at most 366d)".to_string())
 }
 
 /// Parses `512B`, `10KB` (1000), `10KiB` (1024), `256MiB`, `1.5GiB`.
@@ -183,7 +190,11 @@ mod tests {
             ("5parsecs", "unknown unit `parsecs` (use ms, s, m, h or d)"),
             ("s", "expected a number followed by a unit, e.g. 5s"),
             ("1e999s", "unknown unit `e` (use ms, s, m, h or d)"),
-            ("99999999999999999999999d", "duration is too large"),
+            (
+                "99999999999999999999999d",
+                "duration is too large (at most 366d)",
+            ),
+            ("367d", "duration is too large (at most 366d)"),
         ];
         for (text, reason) in cases {
             assert_eq!(parse_duration(text).unwrap_err(), reason, "{text:?}");
