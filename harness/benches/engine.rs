@@ -1,5 +1,6 @@
 //! Engine overhead per check: one wall of 1,000 trivial checks, loaded and planned once,
-//! then `engine::run` of the whole plan timed per iteration, with 8 jobs and with 1.
+//! then `engine::run` of the whole plan timed per iteration, with 8 jobs and with 1; and once
+//! more with 4,000 checks (8 jobs) to show whether the per-check cost grows with the wall.
 //!
 //! Owns: building its throwaway wall and its target (one empty temp file).
 //! Must not touch: anything outside its temp dirs; it opens no socket.
@@ -27,28 +28,29 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
 const CHECKS: usize = 1_000;
+const SCALED: usize = 4_000;
 
-/// Writes a wall whose every check runs `probe` (a YAML flow mapping, e.g. `file: {...}`).
-fn write_wall(dir: &Path, probe: &str) {
+/// Writes a wall of `checks` checks that each run `probe` (a YAML flow mapping, e.g. `file: {...}`).
+fn write_wall(dir: &Path, checks: usize, probe: &str) {
     std::fs::write(
         dir.join("wall.yaml"),
         "name: bench\ninclude: [\"probes/*.yaml\"]\nsettings: { timeout: 5s, retries: 0, deadline: 5m, jobs: 8 }\n",
     )
     .expect("write wall.yaml");
     let mut spec = String::from("probes:\n");
-    for i in 0..CHECKS {
+    for i in 0..checks {
         spec.push_str(&format!("  - id: c{i:04}\n    {probe}\n"));
     }
     std::fs::create_dir_all(dir.join("probes")).expect("create probes/");
     std::fs::write(dir.join("probes/bench.yaml"), spec).expect("write the spec file");
 }
 
-fn load_plan(dir: &Path) -> (Plan, RunInfo) {
+fn load_plan(dir: &Path, checks: usize) -> (Plan, RunInfo) {
     let loaded = load::load(&WallSource::Dir(dir.to_path_buf()), &LoadOptions::default())
         .unwrap_or_else(|e| panic!("the generated wall must load: {e}"));
     let plan = plan::plan(&loaded.wall.checks, &Filter::default())
         .unwrap_or_else(|e| panic!("the generated wall must plan: {e}"));
-    assert_eq!(plan.checks.len(), CHECKS);
+    assert_eq!(plan.checks.len(), checks);
     (plan, load::run_info(&loaded, None))
 }
 
@@ -102,6 +104,19 @@ fn run_bare(rt: &Runtime, plan: &Plan, jobs: usize, prober: &Prober) -> usize {
     })
 }
 
+/// A wall of `checks` file probes of one empty temp file; the guards delete both on drop.
+fn file_wall(checks: usize) -> (tempfile::TempDir, tempfile::NamedTempFile, Plan, RunInfo) {
+    let target = tempfile::NamedTempFile::new().expect("temp file");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let probe = format!(
+        "file: {{ path: {:?} }}",
+        target.path().display().to_string()
+    );
+    write_wall(dir.path(), checks, &probe);
+    let (plan, info) = load_plan(dir.path(), checks);
+    (dir, target, plan, info)
+}
+
 fn engine(c: &mut Criterion) {
     // The CLI's runtime: multi-threaded, one worker per core.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -109,17 +124,8 @@ fn engine(c: &mut Criterion) {
         .build()
         .expect("tokio runtime");
     let prober = Prober::new().expect("prober");
-    let target = tempfile::NamedTempFile::new().expect("temp file");
-    let dir = tempfile::tempdir().expect("temp dir");
-    write_wall(
-        dir.path(),
-        &format!(
-            "file: {{ path: {:?} }}",
-            target.path().display().to_string()
-        ),
-    );
-    let (plan, info) = load_plan(dir.path());
 
+    let (_dir, _target, plan, info) = file_wall(CHECKS);
     let mut group = c.benchmark_group(format!("engine_{CHECKS}_file"));
     group.throughput(Throughput::Elements(CHECKS as u64));
     for jobs in [8, 1] {
@@ -136,6 +142,23 @@ fn engine(c: &mut Criterion) {
             b.iter(|| run_bare(&rt, &plan, jobs, &prober))
         });
     }
+    group.finish();
+
+    // Per-check cost should not depend on the wall's size; 4x the checks shows whether it does.
+    let (_dir, _target, plan, info) = file_wall(SCALED);
+    let mut group = c.benchmark_group(format!("engine_{SCALED}_file"));
+    group.throughput(Throughput::Elements(SCALED as u64));
+    let opts = options(8);
+    let passed = run_engine(&rt, &plan, &info, &opts, &prober);
+    assert_eq!(passed, SCALED, "every engine check must pass");
+    group.bench_function(BenchmarkId::new("engine_run", 8), |b| {
+        b.iter(|| run_engine(&rt, &plan, &info, &opts, &prober))
+    });
+    let passed = run_bare(&rt, &plan, 8, &prober);
+    assert_eq!(passed, SCALED, "every bare probe must pass");
+    group.bench_function(BenchmarkId::new("bare_probes", 8), |b| {
+        b.iter(|| run_bare(&rt, &plan, 8, &prober))
+    });
     group.finish();
 }
 
