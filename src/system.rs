@@ -30,6 +30,7 @@ pub fn up(args: &SystemArgs) -> anyhow::Result<Outcome> {
         detach: true,
         watch_pid: None,
         ready_timeout: Duration::from_secs(30),
+        ephemeral: false,
     };
     let info = daemon::spawn(&exe, &args.dir, &opts)
         .map_err(|e| Error::harness(format!("cannot start the reference system: {e}")))?;

@@ -253,3 +253,30 @@ fn down_leaves_nothing_running_and_a_killed_up_leaves_no_orphans() {
     );
     assert!(!dir.join("system.json").exists());
 }
+
+#[test]
+fn a_shared_system_is_brought_up_once_and_dies_with_its_killed_runner() {
+    // Stands in for nextest: the process whose death must take the shared system with it.
+    let mut runner = Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("spawn sleep");
+    let owner = runner.id();
+    let exe = Path::new(BIN);
+    let first = auditwall_runtime::daemon::shared(exe, owner).expect("shared system starts");
+    let second = auditwall_runtime::daemon::shared(exe, owner).expect("shared system is found");
+    assert_eq!(
+        first.daemon_pid, second.daemon_pid,
+        "the second caller must reuse the first system"
+    );
+    assert!(get(u64::from(first.ports["router"]), "/health").starts_with("HTTP/1.1 200"));
+
+    let dir = first.root.clone();
+    let _ = runner.kill();
+    let _ = runner.wait();
+    wait_until(
+        "the shared system to stop after its runner died",
+        Duration::from_secs(15),
+        || no_process_mentions(&dir) && !dir.exists(),
+    );
+}

@@ -32,6 +32,7 @@ use crate::{process_alive, RuntimeError, RuntimeErrorKind};
 
 pub(crate) const ENV_SUPERVISE: &str = "AUDITWALL_SUPERVISE";
 const ENV_WATCH_PID: &str = "AUDITWALL_SUPERVISE_WATCH_PID";
+const ENV_EPHEMERAL: &str = "AUDITWALL_SUPERVISE_EPHEMERAL";
 
 /// What a running system publishes in `<dir>/system.json` once every service is ready.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -71,6 +72,8 @@ pub struct SpawnOptions {
     /// The daemon shuts the system down when this pid exits.
     pub watch_pid: Option<u32>,
     pub ready_timeout: Duration,
+    /// The supervisor removes `dir` when it has stopped everything.
+    pub ephemeral: bool,
 }
 
 /// Starts a supervising process for a reference system in `dir` and waits until every
@@ -97,6 +100,9 @@ pub fn spawn(exe: &Path, dir: &Path, opts: &SpawnOptions) -> Result<SystemInfo, 
         .stderr(Stdio::from(log_err));
     if let Some(pid) = opts.watch_pid {
         cmd.env(ENV_WATCH_PID, pid.to_string());
+    }
+    if opts.ephemeral {
+        cmd.env(ENV_EPHEMERAL, "1");
     }
     let detach = opts.detach;
     // SAFETY: only async-signal-safe calls (setsid, prctl, getppid) between fork and exec.
@@ -279,27 +285,33 @@ enum Command_ {
 pub(crate) fn run(dir: &Path) -> i32 {
     // The services are this executable too: they must not inherit the supervisor role.
     // Still single-threaded here, so changing the environment is sound.
+    let ephemeral = std::env::var_os(ENV_EPHEMERAL).is_some();
+    let watch_pid: Option<u32> = std::env::var(ENV_WATCH_PID)
+        .ok()
+        .and_then(|v| v.parse().ok());
     std::env::remove_var(ENV_SUPERVISE);
     std::env::remove_var(ENV_WATCH_PID);
-    match run_inner(dir) {
+    std::env::remove_var(ENV_EPHEMERAL);
+    let code = match run_inner(dir, watch_pid) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("auditwall reference supervisor: {e}");
             1
         }
+    };
+    if ephemeral {
+        let _ = std::fs::remove_dir_all(dir);
     }
+    code
 }
 
-fn run_inner(dir: &Path) -> Result<(), RuntimeError> {
+fn run_inner(dir: &Path, watch_pid: Option<u32>) -> Result<(), RuntimeError> {
     let exe = std::env::current_exe().map_err(|e| {
         RuntimeError::new(
             RuntimeErrorKind::Io,
             format!("cannot find own executable: {e}"),
         )
     })?;
-    let watch_pid: Option<u32> = std::env::var(ENV_WATCH_PID)
-        .ok()
-        .and_then(|v| v.parse().ok());
     let layout = Layout::new(dir);
     let ports = Ports::free()?;
     let mut system = ReferenceSystem::start(&exe, layout.clone(), ports.clone())?;
@@ -544,6 +556,7 @@ impl PrivateSystem {
             detach: false,
             watch_pid: Some(std::process::id()),
             ready_timeout: Duration::from_secs(30),
+            ephemeral: false,
         };
         match spawn(exe, &dir, &opts) {
             Ok(info) => Ok(PrivateSystem {
@@ -580,4 +593,44 @@ impl Drop for PrivateSystem {
             let _ = self.stop_inner();
         }
     }
+}
+
+/// The system shared by every process under one owner (a test runner): the first caller
+/// starts it, later callers find it, and it stops — and removes its directory — when
+/// `owner_pid` exits, however that process ends.
+pub fn shared(exe: &Path, owner_pid: u32) -> Result<SystemInfo, RuntimeError> {
+    let dir = std::env::temp_dir().join(format!("auditwall-shared-{owner_pid}"));
+    std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("create", &dir, &e))?;
+    let lock_path = dir.join("lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| RuntimeError::io("create", &lock_path, &e))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock(2) on a file descriptor we own; released when `lock` is dropped.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(RuntimeError::new(
+                RuntimeErrorKind::StateInUse,
+                format!("{} stayed locked for 60s", lock_path.display()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    match read_info(&dir) {
+        Ok(Some(info)) => return Ok(info),
+        Ok(None) => {}
+        Err(_) => {
+            stop(&dir, Duration::from_secs(10))?;
+        }
+    }
+    let opts = SpawnOptions {
+        detach: true,
+        watch_pid: Some(owner_pid),
+        ready_timeout: Duration::from_secs(30),
+        ephemeral: true,
+    };
+    spawn(exe, &dir, &opts)
 }

@@ -17,7 +17,7 @@ use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
 use auditwall_harness::result::{CheckResult, Verdict};
 use auditwall_probes::Prober;
-use auditwall_runtime::daemon::PrivateSystem;
+use auditwall_runtime::daemon;
 use auditwall_runtime::system;
 use auditwall_spec::Suite;
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -98,16 +98,17 @@ pub fn main(suite: Suite) -> std::process::ExitCode {
 
 /// Runs one check (and what it needs) in this process and maps its verdict to a trial outcome.
 fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), Failed> {
-    // Dropped (and so stopped) however the trial ends.
-    let mut system = None;
     let mut live_layers = Vec::new();
     if matches!(source, WallSource::Embedded { .. }) {
+        // One reference system for the whole test run, owned by the runner (nextest or
+        // cargo): it stops when the runner exits, even if the run fails or is killed.
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find the test executable: {e}"))?;
-        let started = PrivateSystem::start(&exe)
-            .map_err(|e| format!("cannot start the reference system: {e}"))?;
-        live_layers.push(("reference".to_string(), started.profile_layer()));
-        system = Some(started);
+        // SAFETY: getppid(2) has no preconditions.
+        let runner = unsafe { libc::getppid() } as u32;
+        let info = daemon::shared(&exe, runner)
+            .map_err(|e| format!("cannot start the shared reference system: {e}"))?;
+        live_layers.push(("reference".to_string(), info.profile_layer()));
     }
     let loaded = load_wall(source, live_layers)?;
     let filter = Filter {
@@ -143,9 +144,7 @@ fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), 
         .iter()
         .find(|r| r.id == id)
         .ok_or_else(|| format!("check `{id}` was not in the plan"))?;
-    let verdict = outcome(result);
-    drop(system);
-    verdict
+    outcome(result)
 }
 
 fn outcome(result: &CheckResult) -> Result<(), Failed> {
