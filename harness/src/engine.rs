@@ -80,7 +80,7 @@ pub async fn run(
                     let result = unrun(
                         check,
                         Verdict::Blocked,
-                        format!("blocked by {dep_name}"),
+                        Some(format!("blocked by {dep_name}")),
                         Some(dep_name),
                     );
                     finish(sink, &redactor, &mut results, &mut pending, i, result);
@@ -91,7 +91,7 @@ pub async fn run(
                     let result = unrun(
                         check,
                         Verdict::Skip,
-                        "disruptive check: not allowed in this run (pass --allow-disruptive or set settings.allow_disruptive)".to_string(),
+                        Some("disruptive check: not allowed in this run (pass --allow-disruptive or set settings.allow_disruptive)".to_string()),
                         None,
                     );
                     finish(sink, &redactor, &mut results, &mut pending, i, result);
@@ -142,7 +142,7 @@ pub async fn run(
                     let result = unrun(
                         &plan.checks[i].check,
                         Verdict::Error,
-                        "internal error: the check's task panicked".into(),
+                        Some("internal error: the check's task panicked".into()),
                         None,
                     );
                     finish(sink, &redactor, &mut results, &mut pending, i, result);
@@ -164,7 +164,12 @@ pub async fn run(
     );
     for i in 0..n {
         if results[i].is_none() {
-            let result = unrun(&plan.checks[i].check, Verdict::Error, message.clone(), None);
+            let result = unrun(
+                &plan.checks[i].check,
+                Verdict::Error,
+                Some(message.clone()),
+                None,
+            );
             finish(sink, &redactor, &mut results, &mut pending, i, result);
         }
     }
@@ -207,11 +212,12 @@ fn finish(
     results[i] = Some(result);
 }
 
-/// A result for a check that never ran (blocked, skipped, cut by the deadline).
+/// A result for a check that never ran (blocked, skipped, cut by the deadline); also the
+/// base that `execute` fills in with what it measured.
 fn unrun(
     check: &Check,
     verdict: Verdict,
-    message: String,
+    message: Option<String>,
     blocked_by: Option<String>,
 ) -> CheckResult {
     CheckResult {
@@ -226,7 +232,7 @@ fn unrun(
         attempts: 0,
         started_at: None,
         duration: Duration::ZERO,
-        message: Some(message),
+        message,
         blocked_by,
         judgements: Vec::new(),
         observations: Observations::new(),
@@ -271,21 +277,13 @@ pub async fn execute(
                 message
             };
             return CheckResult {
-                id: check.id.clone(),
-                suite: check.suite,
-                severity: check.severity,
-                tags: check.tags.clone(),
-                description: check.description.clone(),
-                origin: check.origin.clone(),
-                verdict,
                 flaky,
                 attempts: attempt,
                 started_at: Some(started_at),
                 duration: started.elapsed(),
-                message,
-                blocked_by: None,
                 judgements,
                 observations,
+                ..unrun(check, verdict, message, None)
             };
         }
         let mut reason = message.unwrap_or_default();
