@@ -47,7 +47,7 @@ def main() -> int:
     with open(os.path.join(args.out, "wall.yaml"), "w", encoding="utf-8") as f:
         f.write(
             "name: bench\n"
-            f"description: {args.checks} generated checks in {args.files} spec files\n"
+            f"description: generated - {args.checks} checks, {args.files} spec file(s)\n"
             'include: ["probes/*.yaml"]\n'
             f"settings: {{ timeout: 5s, retries: 0, deadline: 10m, jobs: {args.jobs} }}\n"
         )

@@ -72,7 +72,7 @@ raw=(ab -q -k -n "$checks" -c "$jobs" "$url")
 # Both sides must do the real work once before being timed: every probe passes, every request
 # succeeds over keep-alive.
 "${verify[@]}" > "$work/verify.out" || { echo "error: verify was not green" >&2; tail -5 "$work/verify.out" >&2; exit 1; }
-"${raw[@]}" > "$work/ab.out"
+"${raw[@]}" > "$work/ab.out" || { echo "error: ab failed" >&2; cat "$work/ab.out" >&2; exit 1; }
 grep -q "^Complete requests: *$checks\$" "$work/ab.out" || { echo "error: ab did not complete $checks requests" >&2; exit 1; }
 grep -q "^Failed requests: *0\$" "$work/ab.out" || { echo "error: ab saw failed requests" >&2; exit 1; }
 grep -q "^Keep-Alive requests: *$checks\$" "$work/ab.out" || { echo "error: ab did not keep connections alive" >&2; exit 1; }
