@@ -286,7 +286,9 @@ pub async fn execute(
                 ..unrun(check, verdict, message, None)
             };
         }
-        let mut reason = message.unwrap_or_default();
+        let mut reason = message
+            .or_else(|| failure_summary(&judgements))
+            .unwrap_or_default();
         redactor.text(&mut reason);
         let _ = sink.send(Event::CheckRetrying {
             id: name.to_string(),
@@ -326,17 +328,22 @@ pub fn judge(
     } else {
         Verdict::Pass
     };
-    let message = (!failed.is_empty()).then(|| {
-        failed
-            .iter()
-            .map(|j| match &j.reason {
-                Some(r) => format!("`{}`: {r}", j.condition),
-                None => format!("`{}` does not hold", j.condition),
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    });
-    (verdict, message, judgements, observations)
+    // The failed judgements are the whole reason; a message would only repeat them.
+    (verdict, None, judgements, observations)
+}
+
+/// One line naming every failed condition and why, e.g.
+/// ``"`status == 200`: expected == 200, got 503"``; `None` when every condition held.
+pub fn failure_summary(judgements: &[Judgement]) -> Option<String> {
+    let failed: Vec<String> = judgements
+        .iter()
+        .filter(|j| !j.passed)
+        .map(|j| match &j.reason {
+            Some(r) => format!("`{}`: {r}", j.condition),
+            None => format!("`{}` does not hold", j.condition),
+        })
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("; "))
 }
 
 /// Replaces every secret value with `[redacted]` before anything leaves the engine.

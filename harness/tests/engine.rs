@@ -7,6 +7,7 @@ mod support;
 use std::collections::HashMap;
 use std::net::TcpListener;
 
+use auditwall_harness::engine::failure_summary;
 use auditwall_harness::event::Event;
 use auditwall_harness::load::{self, LoadOptions, WallSource};
 use auditwall_harness::result::Verdict;
@@ -71,8 +72,9 @@ async fn a_broken_contract_fails_naming_the_condition_and_the_actual_value() {
 
     let r = result(&summary, "broken");
     assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.message, None, "the judgements are the whole reason");
     assert_eq!(
-        r.message.as_deref(),
+        failure_summary(&r.judgements).as_deref(),
         Some("`status == 200`: expected == 200, got 503")
     );
     assert_eq!(r.judgements.len(), 1);
@@ -94,7 +96,7 @@ async fn a_missed_budget_alone_is_drift_not_fail() {
 
     let r = result(&summary, "slow");
     assert_eq!(r.verdict, Verdict::Drift, "{r:#?}");
-    let message = r.message.as_deref().unwrap_or_default();
+    let message = failure_summary(&r.judgements).unwrap_or_default();
     assert!(
         message.starts_with("`latency < 1ms`: expected < 1ms, got "),
         "{message}"
@@ -117,7 +119,7 @@ async fn a_broken_contract_outranks_a_missed_budget() {
 
     let r = result(&summary, "both");
     assert_eq!(r.verdict, Verdict::Fail);
-    let message = r.message.as_deref().unwrap_or_default();
+    let message = failure_summary(&r.judgements).unwrap_or_default();
     assert!(
         message.starts_with("`status == 201`: expected == 201, got 200; `latency < 1ms`: "),
         "every failed condition is listed, in order: {message}"
@@ -284,7 +286,7 @@ async fn exhausted_retries_fail_after_retries_plus_one_attempts() {
     assert_eq!(r.attempts, 3);
     assert_eq!(server.hits("down"), 3, "every attempt reached the server");
     assert_eq!(
-        r.message.as_deref(),
+        failure_summary(&r.judgements).as_deref(),
         Some("`status == 200`: expected == 200, got 503")
     );
     let attempts: Vec<u32> = events
@@ -611,7 +613,7 @@ async fn the_event_stream_opens_and_closes_the_run_and_finishes_each_check_once(
         ]
     );
     assert_eq!(
-        result(&summary, "d").message.as_deref(),
+        failure_summary(&result(&summary, "d").judgements).as_deref(),
         Some("`exit == 0`: expected == 0, got 3")
     );
 }

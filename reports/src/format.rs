@@ -77,8 +77,11 @@ fn human_number(n: f64) -> String {
 /// `status == 200: expected 200, got 503 (actual: 503)`.
 pub(crate) fn judgement_line(j: &Judgement) -> String {
     match (&j.reason, &j.actual) {
-        (Some(reason), Some(actual)) => format!("{}: {reason} (actual: {actual})", j.condition),
-        (Some(reason), None) => format!("{}: {reason}", j.condition),
+        // Most reasons already quote the actual value ("expected == 200, got 503").
+        (Some(reason), Some(actual)) if !reason.contains(actual.as_str()) => {
+            format!("{}: {reason} (actual: {actual})", j.condition)
+        }
+        (Some(reason), _) => format!("{}: {reason}", j.condition),
         (None, Some(actual)) => format!("{} did not hold (actual: {actual})", j.condition),
         (None, None) => format!("{} did not hold", j.condition),
     }

@@ -171,18 +171,12 @@ fn outcome(result: &CheckResult) -> Result<(), Failed> {
             Ok(())
         }
         verdict => {
-            let mut text = format!(
-                "{}: {}",
-                verdict.as_str().to_uppercase(),
-                result.message.as_deref().unwrap_or("no reason given")
-            );
-            for j in result.judgements.iter().filter(|j| !j.passed) {
-                text.push_str(&format!(
-                    "\n  {} (actual: {})",
-                    j.condition,
-                    j.actual.as_deref().unwrap_or("<missing>")
-                ));
-            }
+            let reason = result
+                .message
+                .clone()
+                .or_else(|| engine::failure_summary(&result.judgements))
+                .unwrap_or_else(|| "no reason given".to_string());
+            let mut text = format!("{}: {reason}", verdict.as_str().to_uppercase());
             text.push_str(&format!("\n  at {}", result.origin));
             Err(text.into())
         }
