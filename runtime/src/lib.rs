@@ -41,6 +41,7 @@
 pub mod daemon;
 mod error;
 mod procfs;
+pub mod proxy;
 mod readiness;
 mod service;
 mod state;
