@@ -43,11 +43,14 @@
 //!   [`DRAIN_TIMEOUT`]) until the client's kernel has acknowledged those bytes, so the client
 //!   reads exactly `n` bytes and then `ECONNRESET`. `reset-after:0` resets at once.
 //!
-//! Resets are real RSTs (`SO_LINGER` 0). When one side closes cleanly, the proxy half-closes
-//! the other; when one side resets or errors, it resets the other.
+//! Resets are real RSTs (`SO_LINGER` 0), sent once the client has acknowledged what was
+//! already forwarded to it (bounded by [`DRAIN_TIMEOUT`]). When one side closes cleanly, the
+//! proxy half-closes the other; when one side resets or errors, it resets the other.
 //!
 //! **Bounds.** At most [`MAX_OPEN`] connections are open at once; beyond that a new one is
-//! reset on accept and counted as refused. Every wait has a timeout: upstream connect,
+//! reset on accept and counted as refused; a held connection whose client gave up still
+//! counts until the blackhole lifts or its hold runs out. Every wait the proxy adds has a
+//! timeout (an idle connection in `pass` may stay open, as on a real network): upstream connect,
 //! blackhole holds, the drain before a reset, `set_mode` acknowledgement ([`CONTROL_TIMEOUT`])
 //! and [`FaultProxy::stop`] ([`STOP_TIMEOUT`]). Stopping (or dropping) the proxy ends its
 //! runtime, which closes the listener and every connection, and joins its thread.
@@ -59,7 +62,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -218,7 +221,9 @@ enum Command {
 struct Worker {
     // Dropping this sender is the stop signal: the control loop ends when it sees no sender.
     commands: tokio_mpsc::UnboundedSender<Command>,
-    done: mpsc::Receiver<()>,
+    // In a mutex only so that the proxy is `Sync` and can be shared with the thread that
+    // switches modes; only `stop` (which has `&mut self`) reads it.
+    done: Mutex<mpsc::Receiver<()>>,
     thread: JoinHandle<()>,
 }
 
@@ -327,7 +332,7 @@ impl FaultProxy {
             })?;
         let worker = Worker {
             commands,
-            done,
+            done: Mutex::new(done),
             thread,
         };
         let mut proxy = FaultProxy {
@@ -407,7 +412,8 @@ impl FaultProxy {
             return Ok(());
         };
         drop(worker.commands);
-        match worker.done.recv_timeout(STOP_TIMEOUT) {
+        let done = worker.done.lock().unwrap_or_else(|e| e.into_inner());
+        match done.recv_timeout(STOP_TIMEOUT) {
             // The thread has passed its last statement, so this join returns at once.
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let _ = worker.thread.join();
@@ -602,9 +608,10 @@ struct Connection {
 
 impl Connection {
     async fn serve(mut self) {
-        if self.hold_before_connecting().await == End::Cut {
-            self.cut(None).await;
-            return;
+        match self.hold_before_connecting().await {
+            Ok(()) => {}
+            Err(End::Cut) => return self.cut(None).await,
+            Err(_) => return abort(&self.client),
         }
         let connected =
             tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, TcpStream::connect(self.upstream)).await;
@@ -627,18 +634,18 @@ impl Connection {
     }
 
     /// A connection accepted during `blackhole` waits here, unconnected, until the mode
-    /// lifts; `Cut` if it must be reset instead.
-    async fn hold_before_connecting(&mut self) -> End {
+    /// lifts; `Err` says how the connection ends instead.
+    async fn hold_before_connecting(&mut self) -> Result<(), End> {
         let wait = self.modes.wait_for(|s| s.mode != Mode::Blackhole);
         let mode = match tokio::time::timeout(self.max_hold, wait).await {
             Ok(Ok(state)) => state.mode,
-            Ok(Err(_)) => return End::Broken,
-            Err(_) => return End::Cut,
+            Ok(Err(_)) => return Err(End::Broken),
+            Err(_) => return Err(End::Cut),
         };
         if cuts_at_once(mode) {
-            End::Cut
+            Err(End::Cut)
         } else {
-            End::Eof
+            Ok(())
         }
     }
 
@@ -873,8 +880,18 @@ mod tests {
         let _first = client(proxy.local_addr());
         assert_eq!(stats_when(&proxy, |s| s.open == 1).open, 1);
 
-        let mut second = client(proxy.local_addr());
-        assert_eq!(read_error(&mut second), Some(ErrorKind::ConnectionReset));
+        // The reset can win the race with `connect_timeout`'s final SO_ERROR check.
+        let second = StdStream::connect_timeout(&proxy.local_addr(), Duration::from_secs(10));
+        let end = match second {
+            Err(e) => Some(e.kind()),
+            Ok(mut second) => {
+                second
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("timeout");
+                read_error(&mut second)
+            }
+        };
+        assert_eq!(end, Some(ErrorKind::ConnectionReset));
         let stats = proxy.stats();
         assert_eq!((stats.accepted, stats.refused, stats.open), (2, 1, 1));
     }

@@ -95,8 +95,11 @@ fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
+/// A blocking connect: `connect_timeout` would report a reset that arrives right after the
+/// handshake as a connect error, and on loopback the handshake with a listening port takes
+/// one round trip (the kernel's SYN retry limit bounds it otherwise).
 fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT).expect("connect to the proxy");
+    let stream = TcpStream::connect(addr).expect("connect to the proxy");
     stream
         .set_read_timeout(Some(CLIENT_TIMEOUT))
         .expect("read timeout");
@@ -161,6 +164,12 @@ fn stats_when(proxy: &FaultProxy, done: impl Fn(&ProxyStats) -> bool) -> ProxySt
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+#[test]
+fn the_proxy_can_be_shared_with_the_thread_that_switches_modes() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<FaultProxy>();
 }
 
 #[test]
@@ -369,10 +378,20 @@ fn a_dead_upstream_resets_the_client_promptly() {
     let dead = listener.local_addr().expect("address");
     let proxy = FaultProxy::start(any_loopback_port(), dead).expect("start");
     drop(listener);
-    let mut stream = connect(proxy.local_addr());
-    // The read timeout bounds "promptly"; a hang would surface as WouldBlock here.
-    let (got, end) = read_to_end(&mut stream);
-    assert_eq!((got.len(), end), (0, Err(ErrorKind::ConnectionReset)));
+    // The reset can win the race with `connect_timeout`'s final SO_ERROR check; otherwise the
+    // read timeout bounds "promptly", and a hang would surface as WouldBlock.
+    let end = match TcpStream::connect_timeout(&proxy.local_addr(), CLIENT_TIMEOUT) {
+        Err(e) => Err(e.kind()),
+        Ok(mut stream) => {
+            stream
+                .set_read_timeout(Some(CLIENT_TIMEOUT))
+                .expect("read timeout");
+            let (got, end) = read_to_end(&mut stream);
+            assert_eq!(got, b"");
+            end
+        }
+    };
+    assert_eq!(end, Err(ErrorKind::ConnectionReset));
     let stats = stats_when(&proxy, |s| s.open == 0);
     assert_eq!((stats.accepted, stats.refused, stats.open), (1, 1, 0));
 }
@@ -398,6 +417,82 @@ fn stats_count_connections_and_bytes() {
             open: 0,
         }
     );
+}
+
+/// What a drill does: traffic keeps flowing on fresh connections while the mode cycles
+/// through every fault, then `pass` is restored and everything recovers.
+#[test]
+fn modes_switch_under_live_traffic_and_pass_always_restores() {
+    use std::sync::atomic::AtomicBool;
+    let upstream = upstream(Behaviour::Echo);
+    let proxy = FaultProxy::start(any_loopback_port(), upstream.addr).expect("start");
+    let addr = proxy.local_addr();
+    let attempts = AtomicU64::new(0);
+    let successes = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let one_attempt = || -> bool {
+        let Ok(mut stream) = TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let _ = stream.set_write_timeout(Some(CLIENT_TIMEOUT));
+        let mut answer = [0u8; 5];
+        stream.write_all(b"drill").is_ok()
+            && stream.read_exact(&mut answer).is_ok()
+            && &answer == b"drill"
+    };
+    // Waits (bounded) until the traffic thread made a few more attempts under the new mode.
+    let wait_for_attempts = |more: u64| {
+        let target = attempts.load(Ordering::SeqCst) + more;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while attempts.load(Ordering::SeqCst) < target && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(attempts.load(Ordering::SeqCst) >= target, "traffic stalled");
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Bounded by the stop flag and by a generous attempt cap.
+            for _ in 0..100_000 {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if one_attempt() {
+                    successes.fetch_add(1, Ordering::SeqCst);
+                }
+                attempts.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let faults = [
+            Mode::Latency(Duration::from_millis(5)),
+            Mode::Refuse,
+            Mode::Blackhole,
+            Mode::ResetAfter(2),
+            Mode::Refuse,
+            Mode::Blackhole,
+        ];
+        for fault in faults {
+            proxy.set_mode(fault).expect("inject");
+            wait_for_attempts(3);
+            proxy.set_mode(Mode::Pass).expect("restore pass");
+            let before = successes.load(Ordering::SeqCst);
+            wait_for_attempts(3);
+            assert!(
+                successes.load(Ordering::SeqCst) > before,
+                "no success after restoring pass from {fault}"
+            );
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+    let mut stream = connect(addr);
+    assert_eq!(
+        round_trip(&mut stream, b"after the drill"),
+        b"after the drill"
+    );
+    drop(stream);
+    let stats = stats_when(&proxy, |s| s.open == 0);
+    assert_eq!(stats.open, 0, "connections left open: {stats:?}");
+    assert!(stats.cut > 0, "faults cut connections: {stats:?}");
 }
 
 fn proxy_thread_alive(port: u16) -> bool {
