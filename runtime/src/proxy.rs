@@ -99,7 +99,7 @@ pub enum Mode {
     Pass,
     Refuse,
     Blackhole,
-    /// Added to every chunk in each direction.
+    /// Added to every chunk in each direction. Displayed to the whole millisecond.
     Latency(Duration),
     /// Upstream-to-client bytes forwarded before both sides are reset.
     ResetAfter(u64),
