@@ -217,8 +217,15 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         live_layers.push(("reference".to_string(), started.profile_layer()));
         system = Some(started);
     }
-    let (source, loaded) = load_wall_with(&args.wall, live_layers)?;
-    let plan = plan::plan(&loaded.wall.checks, &filter)?;
+    // Load and plan again only when a live layer changes what the wall resolves to.
+    let (loaded, plan) = if live_layers.is_empty() {
+        (unresolved, dry_plan)
+    } else {
+        let loaded = load_wall_with(&args.wall, live_layers)?.1;
+        let plan = plan::plan(&loaded.wall.checks, &filter)?;
+        (loaded, plan)
+    };
+    let source = source(&args.wall);
     let settings = &loaded.wall.settings;
     let opts = RunOptions {
         jobs: args.jobs.unwrap_or(settings.jobs).max(1),

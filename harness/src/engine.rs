@@ -4,7 +4,7 @@
 //!
 //! Every step is reported as an [`Event`] on the sink; the engine never formats output.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -35,6 +35,80 @@ pub type EventSink = Sender<Event>;
 
 const REDACTED: &str = "[redacted]";
 
+/// Which checks may start: each check waits for its `needs`; a check becomes ready when the
+/// last of them finishes. Linear in checks plus dependency edges, whatever the wall's size.
+struct Schedule {
+    results: Vec<Option<CheckResult>>,
+    waiting_on: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    /// Ready, not disruptive, in plan order.
+    ready: VecDeque<usize>,
+    /// Ready disruptive checks: each runs alone, after every plain check that can run.
+    ready_disruptive: VecDeque<usize>,
+}
+
+impl Schedule {
+    fn new(plan: &Plan) -> Schedule {
+        let n = plan.checks.len();
+        let mut schedule = Schedule {
+            results: vec![None; n],
+            waiting_on: plan.checks.iter().map(|p| p.needs.len()).collect(),
+            dependents: vec![Vec::new(); n],
+            ready: VecDeque::new(),
+            ready_disruptive: VecDeque::new(),
+        };
+        for (i, p) in plan.checks.iter().enumerate() {
+            for &d in &p.needs {
+                schedule.dependents[d].push(i);
+            }
+            if p.needs.is_empty() {
+                schedule.make_ready(plan, i);
+            }
+        }
+        schedule
+    }
+
+    fn make_ready(&mut self, plan: &Plan, i: usize) {
+        if plan.checks[i].check.disruptive {
+            self.ready_disruptive.push_back(i);
+        } else {
+            self.ready.push_back(i);
+        }
+    }
+
+    /// Records a result (redacted), reports it, and releases the checks that waited on it.
+    fn finish(
+        &mut self,
+        plan: &Plan,
+        sink: &EventSink,
+        redactor: &Redactor,
+        i: usize,
+        mut result: CheckResult,
+    ) {
+        redactor.result(&mut result);
+        let _ = sink.send(Event::CheckFinished {
+            result: result.clone(),
+        });
+        self.results[i] = Some(result);
+        for k in 0..self.dependents[i].len() {
+            let dependent = self.dependents[i][k];
+            self.waiting_on[dependent] -= 1;
+            if self.waiting_on[dependent] == 0 {
+                self.make_ready(plan, dependent);
+            }
+        }
+    }
+
+    /// The first `needs` of check `i` that did not pass, if any.
+    fn failed_need(&self, plan: &Plan, i: usize) -> Option<usize> {
+        plan.checks[i].needs.iter().copied().find(|&d| {
+            self.results[d]
+                .as_ref()
+                .is_some_and(|r| r.verdict != Verdict::Pass)
+        })
+    }
+}
+
 /// Runs every planned check and returns the summary (also sent as `RunFinished`).
 pub async fn run(
     plan: &Plan,
@@ -50,79 +124,86 @@ pub async fn run(
 
     let redactor = Arc::new(Redactor::new(secrets));
     let deadline = tokio::time::Instant::now() + opts.deadline;
-    let n = plan.checks.len();
-    let mut results: Vec<Option<CheckResult>> = vec![None; n];
-    let mut pending: BTreeSet<usize> = (0..n).collect();
+    let jobs = opts.jobs.max(1);
+    let mut schedule = Schedule::new(plan);
     let mut running: JoinSet<(usize, CheckResult)> = JoinSet::new();
     let mut running_disruptive = false;
     let mut deadline_exceeded = false;
     let mut task_index: HashMap<tokio::task::Id, usize> = HashMap::new();
 
+    let start = |i: usize, running: &mut JoinSet<(usize, CheckResult)>| {
+        let planned = &plan.checks[i];
+        let name = planned.name();
+        let _ = sink.send(Event::CheckStarted { id: name.clone() });
+        let check = planned.check.clone();
+        let prober = prober.clone();
+        let opts = opts.clone();
+        let sink = sink.clone();
+        let redactor = redactor.clone();
+        let handle = running.spawn(async move {
+            let mut result = execute(&check, &name, &opts, &prober, &sink, &redactor).await;
+            redactor.result(&mut result);
+            (i, result)
+        });
+        handle.id()
+    };
+
     loop {
-        // Decide everything that can be decided or started now.
-        let mut progressed = true;
-        while progressed {
-            progressed = false;
-            let ready: Vec<usize> = pending
-                .iter()
-                .copied()
-                .filter(|&i| plan.checks[i].needs.iter().all(|&d| results[d].is_some()))
-                .collect();
-            for i in ready {
-                let planned = &plan.checks[i];
-                let check = &planned.check;
-                if let Some(&dep) = planned.needs.iter().find(|&&d| {
-                    results[d]
-                        .as_ref()
-                        .is_some_and(|r| r.verdict != Verdict::Pass)
-                }) {
+        // Decide everything that can be decided now, and start what may start.
+        loop {
+            if let Some(&i) = schedule.ready.front() {
+                if let Some(dep) = schedule.failed_need(plan, i) {
+                    schedule.ready.pop_front();
                     let dep_name = plan.checks[dep].name();
                     let result = unrun(
-                        check,
+                        &plan.checks[i].check,
                         Verdict::Blocked,
                         Some(format!("blocked by {dep_name}")),
                         Some(dep_name),
                     );
-                    finish(sink, &redactor, &mut results, &mut pending, i, result);
-                    progressed = true;
+                    schedule.finish(plan, sink, &redactor, i, result);
                     continue;
                 }
-                if check.disruptive && !opts.allow_disruptive {
-                    let result = unrun(
-                        check,
-                        Verdict::Skip,
-                        Some("disruptive check: not allowed in this run (pass --allow-disruptive or set settings.allow_disruptive)".to_string()),
-                        None,
-                    );
-                    finish(sink, &redactor, &mut results, &mut pending, i, result);
-                    progressed = true;
-                    continue;
+                if running_disruptive || running.len() >= jobs {
+                    break;
                 }
-                let can_start = if check.disruptive {
-                    running.is_empty() && !has_ready_plain(plan, &pending, &results)
-                } else {
-                    !running_disruptive && running.len() < opts.jobs.max(1)
-                };
-                if can_start {
-                    pending.remove(&i);
-                    running_disruptive = check.disruptive;
-                    let _ = sink.send(Event::CheckStarted { id: planned.name() });
-                    let check = check.clone();
-                    let name = planned.name();
-                    let prober = prober.clone();
-                    let opts = opts.clone();
-                    let sink = sink.clone();
-                    let redactor = redactor.clone();
-                    let handle = running.spawn(async move {
-                        let mut result =
-                            execute(&check, &name, &opts, &prober, &sink, &redactor).await;
-                        redactor.result(&mut result);
-                        (i, result)
-                    });
-                    task_index.insert(handle.id(), i);
-                    progressed = true;
-                }
+                schedule.ready.pop_front();
+                task_index.insert(start(i, &mut running), i);
+                continue;
             }
+            let Some(&i) = schedule.ready_disruptive.front() else {
+                break;
+            };
+            if let Some(dep) = schedule.failed_need(plan, i) {
+                schedule.ready_disruptive.pop_front();
+                let dep_name = plan.checks[dep].name();
+                let result = unrun(
+                    &plan.checks[i].check,
+                    Verdict::Blocked,
+                    Some(format!("blocked by {dep_name}")),
+                    Some(dep_name),
+                );
+                schedule.finish(plan, sink, &redactor, i, result);
+                continue;
+            }
+            if !opts.allow_disruptive {
+                schedule.ready_disruptive.pop_front();
+                let result = unrun(
+                    &plan.checks[i].check,
+                    Verdict::Skip,
+                    Some("disruptive check: not allowed in this run (pass --allow-disruptive or set settings.allow_disruptive)".to_string()),
+                    None,
+                );
+                schedule.finish(plan, sink, &redactor, i, result);
+                continue;
+            }
+            // A disruptive check runs alone, once nothing else is running.
+            if !running.is_empty() {
+                break;
+            }
+            schedule.ready_disruptive.pop_front();
+            running_disruptive = true;
+            task_index.insert(start(i, &mut running), i);
         }
         if running.is_empty() {
             break;
@@ -130,10 +211,8 @@ pub async fn run(
         match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
             Ok(Some(Ok((_, (i, result))))) => {
                 running_disruptive = false;
-                let _ = sink.send(Event::CheckFinished {
-                    result: result.clone(),
-                });
-                results[i] = Some(result);
+                // Already redacted inside the task.
+                schedule.finish(plan, sink, &redactor, i, result);
             }
             Ok(Some(Err(join_error))) => {
                 // A panicking probe is a harness bug; it must not take the run down with it.
@@ -145,7 +224,7 @@ pub async fn run(
                         Some("internal error: the check's task panicked".into()),
                         None,
                     );
-                    finish(sink, &redactor, &mut results, &mut pending, i, result);
+                    schedule.finish(plan, sink, &redactor, i, result);
                 }
             }
             Ok(None) => break,
@@ -162,54 +241,27 @@ pub async fn run(
         "run deadline of {} exceeded before this check finished",
         render_duration(opts.deadline)
     );
-    for i in 0..n {
-        if results[i].is_none() {
+    for i in 0..plan.checks.len() {
+        if schedule.results[i].is_none() {
             let result = unrun(
                 &plan.checks[i].check,
                 Verdict::Error,
                 Some(message.clone()),
                 None,
             );
-            finish(sink, &redactor, &mut results, &mut pending, i, result);
+            schedule.finish(plan, sink, &redactor, i, result);
         }
     }
     let summary = RunSummary {
         info,
         finished_at: SystemTime::now(),
-        results: results.into_iter().flatten().collect(),
+        results: schedule.results.into_iter().flatten().collect(),
         deadline_exceeded,
     };
     let _ = sink.send(Event::RunFinished {
         summary: summary.clone(),
     });
     summary
-}
-
-fn has_ready_plain(
-    plan: &Plan,
-    pending: &BTreeSet<usize>,
-    results: &[Option<CheckResult>],
-) -> bool {
-    pending.iter().any(|&i| {
-        !plan.checks[i].check.disruptive
-            && plan.checks[i].needs.iter().all(|&d| results[d].is_some())
-    })
-}
-
-fn finish(
-    sink: &EventSink,
-    redactor: &Redactor,
-    results: &mut [Option<CheckResult>],
-    pending: &mut BTreeSet<usize>,
-    i: usize,
-    mut result: CheckResult,
-) {
-    redactor.result(&mut result);
-    pending.remove(&i);
-    let _ = sink.send(Event::CheckFinished {
-        result: result.clone(),
-    });
-    results[i] = Some(result);
 }
 
 /// A result for a check that never ran (blocked, skipped, cut by the deadline); also the

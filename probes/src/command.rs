@@ -17,7 +17,9 @@ use auditwall_spec::{CommandProbe, Observations, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
-use crate::{human_duration, ProbeError};
+use auditwall_spec::render_duration;
+
+use crate::ProbeError;
 
 /// Per stream: enough for any status output, not enough to fill memory with a log dump.
 const OUTPUT_CAP: usize = 1024 * 1024;
@@ -93,7 +95,7 @@ pub(crate) async fn run(
             let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
             return Err(ProbeError::target(format!(
                 "command timed out after {} (process group killed): {shown}",
-                human_duration(timeout)
+                render_duration(timeout)
             )));
         }
     };

@@ -14,7 +14,9 @@ use std::time::Duration;
 use auditwall_spec::{HttpBody, HttpProbe, Observations, Value};
 use tokio::time::Instant;
 
-use crate::{human_duration, ProbeError};
+use auditwall_spec::render_duration;
+
+use crate::ProbeError;
 
 /// Bodies beyond this are cut: a probe reads answers, not downloads.
 const BODY_CAP: usize = 4 * 1024 * 1024;
@@ -38,7 +40,7 @@ pub(crate) async fn run(
         Err(_) => {
             return Err(ProbeError::target(format!(
                 "timed out after {} waiting for response headers from {url}",
-                human_duration(timeout)
+                render_duration(timeout)
             )))
         }
         Ok(Err(e)) => return Err(request_error(&e, &method, &url)),
@@ -55,7 +57,7 @@ pub(crate) async fn run(
             Err(_) => {
                 return Err(ProbeError::target(format!(
                     "timed out after {} reading the body from {url} (status {status}, {} bytes received)",
-                    human_duration(timeout),
+                    render_duration(timeout),
                     body.len()
                 )))
             }

@@ -97,21 +97,6 @@ impl ProbeError {
     }
 }
 
-/// Formats a timeout the way a person writes it in a spec: `2s`, `500ms`, `1.5s`.
-pub(crate) fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 && !d.is_zero() {
-        format!("{}us", d.as_micros())
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else if ms < 1000 {
-        format!("{ms}ms")
-    } else {
-        let frac = format!("{:03}", ms % 1000);
-        format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'))
-    }
-}
-
 /// Runs blocking file-system work (reading /proc, hashing a file) off the async threads,
 /// until `deadline`, the end of a probe given `timeout`. `what` finishes the timeout
 /// message: "timed out after 2s {what}".
@@ -132,27 +117,7 @@ where
         ))),
         Err(_) => Err(ProbeError::target(format!(
             "timed out after {} {what}",
-            human_duration(timeout)
+            auditwall_spec::render_duration(timeout)
         ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_a_spec() {
-        let cases = [
-            (Duration::from_secs(2), "2s"),
-            (Duration::from_millis(500), "500ms"),
-            (Duration::from_millis(1500), "1.5s"),
-            (Duration::from_millis(1250), "1.25s"),
-            (Duration::from_micros(250), "250us"),
-            (Duration::ZERO, "0s"),
-        ];
-        for (d, want) in cases {
-            assert_eq!(human_duration(d), want, "{d:?}");
-        }
     }
 }

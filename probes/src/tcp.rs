@@ -14,7 +14,9 @@ use auditwall_spec::{Observations, TcpProbe, Value};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::{human_duration, ProbeError};
+use auditwall_spec::render_duration;
+
+use crate::ProbeError;
 
 pub(crate) async fn run(probe: &TcpProbe, timeout: Duration) -> Result<Observations, ProbeError> {
     let timeout = probe.timeout.map_or(timeout, |own| own.min(timeout));
@@ -48,7 +50,7 @@ pub(crate) async fn resolve(
     match tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, port))).await {
         Err(_) => Err(ProbeError::target(format!(
             "timed out after {} resolving {host}",
-            human_duration(timeout)
+            render_duration(timeout)
         ))),
         Ok(Err(e)) => Err(ProbeError::target(format!("cannot resolve {host}: {e}"))),
         Ok(Ok(addrs)) => {

@@ -74,9 +74,9 @@ fn write_then_rename(
     let write_err = |e: std::io::Error| ReportError::new(Kind::Write, e).at(path);
     let mut out = BufWriter::new(File::create(temp).map_err(write_err)?);
     fill(&mut out).map_err(|e| e.at(path))?;
-    let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
-    // Durable before visible: after a crash the final name holds either the old report or
-    // the complete new one.
-    file.sync_all().map_err(write_err)?;
+    // Complete before visible: a reader never sees half a report. No fsync: a report can be
+    // regenerated, and one fsync took over a second while the disk was busy (see
+    // docs/performance.md), which a run must not pay.
+    drop(out.into_inner().map_err(|e| write_err(e.into_error()))?);
     fs::rename(temp, path).map_err(|e| ReportError::new(Kind::Rename, e).at(path))
 }
