@@ -163,10 +163,11 @@ fn print_plan(plan: &Plan, overrides: &Overrides, out: &mut impl Write) -> std::
             overrides.retries.unwrap_or(c.retries)
         )?;
     }
+    let n = plan.checks.len();
     writeln!(
         out,
-        "{} checks planned, {} filtered out",
-        plan.checks.len(),
+        "{n} check{} planned, {} filtered out",
+        if n == 1 { "" } else { "s" },
         plan.filtered_out
     )
 }

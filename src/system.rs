@@ -92,7 +92,7 @@ pub fn status(args: &SystemArgs) -> anyhow::Result<Outcome> {
             s.service.name,
             s.service.pid,
             port,
-            auditwall_spec::render_duration(Duration::from_secs(uptime.as_secs()))
+            uptime_text(uptime)
         )?;
     }
     writeln!(out, "watchdog        {}/status", info.endpoint("watchdog"))?;
@@ -137,4 +137,12 @@ pub fn fault(args: &FaultArgs) -> anyhow::Result<Outcome> {
     let answer = daemon::fault(&info, mode).map_err(|e| Error::harness(e.to_string()))?;
     println!("{answer}");
     Ok(Outcome::Done)
+}
+
+/// `42s`, `5m12s`, `2d3h`: whole seconds, never `0ms` for a service that just started.
+fn uptime_text(uptime: Duration) -> String {
+    match uptime.as_secs() {
+        s if s < 60 => format!("{s}s"),
+        s => auditwall_spec::render_duration(Duration::from_secs(s)),
+    }
 }

@@ -128,10 +128,10 @@ impl<W: Write> Terminal<W> {
 
     fn write_header(&mut self, info: &RunInfo) -> io::Result<()> {
         let line = format!(
-            "auditwall: wall {} from {}, {} checks planned (run {})",
+            "auditwall: wall {} from {}, {} planned (run {})",
             clean(&info.wall),
             clean(&info.wall_source),
-            info.planned,
+            checks(info.planned),
             clean(&info.run_id)
         );
         writeln!(self.out, "{}", self.paint(DIM, &line))
@@ -204,8 +204,8 @@ impl<W: Write> Terminal<W> {
             _ => DIM,
         };
         let counts = format!(
-            "{} checks in {}: {} pass ({} flaky), {} fail, {} drift, {} error, {} skip, {} blocked",
-            s.results.len(),
+            "{} in {}: {} pass ({} flaky), {} fail, {} drift, {} error, {} skip, {} blocked",
+            checks(s.results.len()),
             human_duration(run_duration(s)),
             s.count(Verdict::Pass),
             s.flaky(),
@@ -271,4 +271,9 @@ fn truncate(text: &str, max_chars: usize) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_string(),
     }
+}
+
+/// `1 check`, `14 checks`.
+fn checks(n: usize) -> String {
+    format!("{n} check{}", if n == 1 { "" } else { "s" })
 }
