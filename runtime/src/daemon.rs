@@ -275,7 +275,7 @@ pub fn fault(info: &SystemInfo, fault: Fault) -> Result<String, RuntimeError> {
     }
 }
 
-enum Command_ {
+enum Request {
     Restart(String, tokio::sync::oneshot::Sender<Result<(), String>>),
     Fault(Fault, tokio::sync::oneshot::Sender<Result<String, String>>),
     Shutdown(&'static str),
@@ -316,7 +316,7 @@ fn run_inner(dir: &Path, watch_pid: Option<u32>) -> Result<(), RuntimeError> {
     let ports = Ports::free()?;
     let mut system = ReferenceSystem::start(&exe, layout.clone(), ports.clone())?;
 
-    let (tx, rx) = mpsc::channel::<Command_>();
+    let (tx, rx) = mpsc::channel::<Request>();
     let watchdog_port = ports.get("watchdog");
     let control_listener = bind(ports.get("control"))?;
     let watchdog_config = read_watchdog_config(&layout)?;
@@ -356,13 +356,13 @@ fn run_inner(dir: &Path, watch_pid: Option<u32>) -> Result<(), RuntimeError> {
 
     let reason = loop {
         match rx.recv() {
-            Ok(Command_::Restart(service, reply)) => {
+            Ok(Request::Restart(service, reply)) => {
                 let _ = reply.send(system.restart(&service).map_err(|e| e.to_string()));
             }
-            Ok(Command_::Fault(fault, reply)) => {
+            Ok(Request::Fault(fault, reply)) => {
                 let _ = reply.send(system.apply(fault).map_err(|e| e.to_string()));
             }
-            Ok(Command_::Shutdown(reason)) => break reason,
+            Ok(Request::Shutdown(reason)) => break reason,
             Err(_) => break "io thread ended",
         }
     };
@@ -406,7 +406,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), RuntimeError> {
 /// The async side: watchdog, control API, signals, and the watched pid. Everything it
 /// needs done to processes goes to the main thread as a command.
 fn io_thread(
-    tx: mpsc::Sender<Command_>,
+    tx: mpsc::Sender<Request>,
     watchdog_config: WatchdogConfig,
     watchdog_port: u16,
     control_listener: TcpListener,
@@ -419,13 +419,13 @@ fn io_thread(
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
-            let _ = tx.send(Command_::Shutdown("no async runtime"));
+            let _ = tx.send(Request::Shutdown("no async runtime"));
             return;
         }
     };
     runtime.block_on(async move {
         let Ok(control_listener) = tokio::net::TcpListener::from_std(control_listener) else {
-            let _ = tx.send(Command_::Shutdown("cannot register the control listener"));
+            let _ = tx.send(Request::Shutdown("cannot register the control listener"));
             return;
         };
         let reset = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -434,7 +434,7 @@ fn io_thread(
             let tx = restart_tx.clone();
             async move {
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                tx.send(Command_::Restart(service, reply)).map_err(|_| "supervisor is shutting down")?;
+                tx.send(Request::Restart(service, reply)).map_err(|_| "supervisor is shutting down")?;
                 answer.await.map_err(|_| "supervisor is shutting down")?.map_err(Into::into)
             }
         };
@@ -477,13 +477,13 @@ fn io_thread(
             _ = async { match sigint.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGINT",
             _ = watched => "the watched process exited",
         };
-        let _ = tx.send(Command_::Shutdown(reason));
+        let _ = tx.send(Request::Shutdown(reason));
     });
 }
 
 async fn control_api(
     listener: tokio::net::TcpListener,
-    tx: mpsc::Sender<Command_>,
+    tx: mpsc::Sender<Request>,
     reset: std::sync::Arc<tokio::sync::Notify>,
 ) {
     use axum::extract::State;
@@ -491,7 +491,7 @@ async fn control_api(
     use axum::routing::{get, post};
     use axum::{Json, Router};
 
-    type Shared = (mpsc::Sender<Command_>, std::sync::Arc<tokio::sync::Notify>);
+    type Shared = (mpsc::Sender<Request>, std::sync::Arc<tokio::sync::Notify>);
 
     async fn set_fault(
         State((tx, reset)): State<Shared>,
@@ -506,7 +506,7 @@ async fn control_api(
             );
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if tx.send(Command_::Fault(fault, reply)).is_err() {
+        if tx.send(Request::Fault(fault, reply)).is_err() {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "supervisor is shutting down".into(),
