@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,6 +15,8 @@ use auditwall_probes::Prober;
 use auditwall_reports::{TermStyle, Terminal};
 use auditwall_runtime::daemon::{self, PrivateSystem};
 use auditwall_spec::{parse_duration, Severity, Suite};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Notify;
 
 use crate::cli::{
     ColorArg, Command, FilterArgs, ListArgs, ProfileCommand, SeverityArg, SuiteArg, VerifyArgs,
@@ -235,6 +237,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         retries: overrides.retries,
         allow_disruptive: args.allow_disruptive || settings.allow_disruptive,
         retry_backoff: Duration::from_millis(200),
+        interrupt: Some(Arc::new(Notify::new())),
     };
     let wall_dir = match &source {
         WallSource::Dir(d) => Some(d.clone()),
@@ -269,9 +272,29 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
                 .context("cannot start the async runtime")?;
             let prober =
                 Prober::new().map_err(|e| Error::harness(format!("cannot set up probes: {e}")))?;
-            Ok::<_, anyhow::Error>(
-                runtime.block_on(engine::run(&plan, info, &secrets, &opts, &prober, &tx)),
-            )
+            Ok::<_, anyhow::Error>(runtime.block_on(async {
+                // Ctrl-C or SIGTERM stops the run cleanly: checks cancelled, their processes
+                // killed, partial reports written, the reference system stopped.
+                let interrupt = opts.interrupt.clone();
+                let signals = tokio::spawn(async move {
+                    let mut term = signal(SignalKind::terminate()).ok();
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = async {
+                            match term.as_mut() {
+                                Some(t) => { t.recv().await; }
+                                None => std::future::pending().await,
+                            }
+                        } => {}
+                    }
+                    if let Some(notify) = interrupt {
+                        notify.notify_one();
+                    }
+                });
+                let summary = engine::run(&plan, info, &secrets, &opts, &prober, &tx).await;
+                signals.abort();
+                summary
+            }))
         })?;
     let mut terminal = Terminal::new(stdout.lock(), style);
     for event in rx {

@@ -6,7 +6,7 @@
 //! | 1 | the system is wrong: a check failed or drifted; `doctor` found a missing prerequisite |
 //! | 2 | the wall is wrong: spec, profile, filter or usage error |
 //! | 3 | the harness could not run a check (`error` verdict) or could not work at all |
-//! | 4 | the run deadline was exhausted; partial results were still written |
+//! | 4 | the run deadline was exhausted, or the run was interrupted (Ctrl-C, SIGTERM); partial results were still written |
 
 use auditwall_harness::result::{RunSummary, Verdict};
 use auditwall_harness::{Error, ErrorKind};
@@ -40,7 +40,7 @@ pub fn code(outcome: &anyhow::Result<Outcome>) -> u8 {
         }
         Ok(Outcome::Run(summary)) => {
             let any = |v: Verdict| summary.results.iter().any(|r| r.verdict == v);
-            if summary.deadline_exceeded {
+            if summary.deadline_exceeded || summary.interrupted {
                 DEADLINE
             } else if any(Verdict::Fail) || any(Verdict::Drift) {
                 SYSTEM_WRONG

@@ -62,6 +62,7 @@ fn options(jobs: usize) -> RunOptions {
         retries: None,
         allow_disruptive: false,
         retry_backoff: Duration::from_millis(200),
+        interrupt: None,
     }
 }
 

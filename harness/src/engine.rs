@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use auditwall_probes::{ProbeError, ProbeErrorKind, Prober};
 use auditwall_spec::condition::Judgement;
 use auditwall_spec::{render_duration, Check, Observations, Value};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::event::Event;
@@ -28,6 +29,9 @@ pub struct RunOptions {
     pub allow_disruptive: bool,
     /// Pause between attempts of one check, so a retry does not hit the same transient state.
     pub retry_backoff: Duration,
+    /// Notified to stop early (Ctrl-C, SIGTERM): running checks are cancelled — their
+    /// processes killed — and the summary still lists every planned check.
+    pub interrupt: Option<Arc<Notify>>,
 }
 
 /// Where events go. A `Vec`-collecting receiver makes engine tests trivial.
@@ -129,6 +133,7 @@ pub async fn run(
     let mut running: JoinSet<(usize, CheckResult)> = JoinSet::new();
     let mut running_disruptive = false;
     let mut deadline_exceeded = false;
+    let mut interrupted = false;
     let mut task_index: HashMap<tokio::task::Id, usize> = HashMap::new();
 
     let start = |i: usize, running: &mut JoinSet<(usize, CheckResult)>| {
@@ -208,7 +213,22 @@ pub async fn run(
         if running.is_empty() {
             break;
         }
-        match tokio::time::timeout_at(deadline, running.join_next_with_id()).await {
+        let interrupted_now = async {
+            match &opts.interrupt {
+                Some(notify) => notify.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(deadline, running.join_next_with_id()) => next,
+            _ = interrupted_now => {
+                interrupted = true;
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+                break;
+            }
+        };
+        match next {
             Ok(Some(Ok((_, (i, result))))) => {
                 running_disruptive = false;
                 // Already redacted inside the task.
@@ -237,10 +257,14 @@ pub async fn run(
         }
     }
 
-    let message = format!(
-        "run deadline of {} exceeded before this check finished",
-        render_duration(opts.deadline)
-    );
+    let message = if interrupted {
+        "run interrupted before this check finished".to_string()
+    } else {
+        format!(
+            "run deadline of {} exceeded before this check finished",
+            render_duration(opts.deadline)
+        )
+    };
     for i in 0..plan.checks.len() {
         if schedule.results[i].is_none() {
             let result = unrun(
@@ -257,6 +281,7 @@ pub async fn run(
         finished_at: SystemTime::now(),
         results: schedule.results.into_iter().flatten().collect(),
         deadline_exceeded,
+        interrupted,
     };
     let _ = sink.send(Event::RunFinished {
         summary: summary.clone(),

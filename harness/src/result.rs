@@ -105,6 +105,8 @@ pub struct RunSummary {
     pub results: Vec<CheckResult>,
     /// The whole-run deadline fired; unfinished checks carry `Verdict::Error` with a message.
     pub deadline_exceeded: bool,
+    /// The run was interrupted (Ctrl-C, SIGTERM); unfinished checks carry `Verdict::Error`.
+    pub interrupted: bool,
 }
 
 impl RunSummary {

@@ -222,6 +222,11 @@ impl<W: Write> Terminal<W> {
                         unfinished checks are reported as ERROR";
             writeln!(self.out, "  {}", self.paint(RED_BOLD, line))?;
         }
+        if s.interrupted {
+            let line = "INTERRUPTED: the run was stopped before every check finished; \
+                        unfinished checks are reported as ERROR";
+            writeln!(self.out, "  {}", self.paint(RED_BOLD, line))?;
+        }
         Ok(())
     }
 

@@ -123,6 +123,7 @@ fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), 
         retries: None,
         allow_disruptive,
         retry_backoff: Duration::from_millis(200),
+        interrupt: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -255,6 +255,7 @@ pub fn options(loaded: &LoadedWall) -> RunOptions {
         retries: None,
         allow_disruptive: s.allow_disruptive,
         retry_backoff: Duration::from_millis(10),
+        interrupt: None,
     }
 }
 

@@ -210,6 +210,7 @@ pub fn summary() -> RunSummary {
         finished_at: at(3_412),
         results,
         deadline_exceeded: true,
+        interrupted: false,
     }
 }
 
