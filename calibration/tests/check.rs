@@ -161,7 +161,10 @@ fn a_canonical_file_is_read_as_is() {
     put(&canonical, "same\n");
     put(&deployed, "same\n");
     let pair = Pair::new(Source::File(canonical.clone()), &deployed);
-    assert_eq!(run(&world, std::slice::from_ref(&pair), &[]).findings, vec![]);
+    assert_eq!(
+        run(&world, std::slice::from_ref(&pair), &[]).findings,
+        vec![]
+    );
     put(&deployed, "other\n");
     let report = run(&world, &[pair], &[]);
     let FindingKind::Differs { diff, .. } = &report.findings[0].kind else {
