@@ -111,6 +111,25 @@ impl Schedule {
                 .is_some_and(|r| r.verdict != Verdict::Pass)
         })
     }
+
+    fn blocked(&self, plan: &Plan, i: usize) -> bool {
+        self.failed_need(plan, i).is_some()
+    }
+
+    /// Finishes check `i` as blocked by its first need that did not pass.
+    fn finish_blocked(&mut self, plan: &Plan, sink: &EventSink, redactor: &Redactor, i: usize) {
+        let Some(dep) = self.failed_need(plan, i) else {
+            return;
+        };
+        let dep_name = plan.checks[dep].name();
+        let result = unrun(
+            &plan.checks[i].check,
+            Verdict::Blocked,
+            Some(format!("blocked by {dep_name}")),
+            Some(dep_name),
+        );
+        self.finish(plan, sink, redactor, i, result);
+    }
 }
 
 /// Runs every planned check and returns the summary (also sent as `RunFinished`).
@@ -157,16 +176,9 @@ pub async fn run(
         // Decide everything that can be decided now, and start what may start.
         loop {
             if let Some(&i) = schedule.ready.front() {
-                if let Some(dep) = schedule.failed_need(plan, i) {
+                if schedule.blocked(plan, i) {
                     schedule.ready.pop_front();
-                    let dep_name = plan.checks[dep].name();
-                    let result = unrun(
-                        &plan.checks[i].check,
-                        Verdict::Blocked,
-                        Some(format!("blocked by {dep_name}")),
-                        Some(dep_name),
-                    );
-                    schedule.finish(plan, sink, &redactor, i, result);
+                    schedule.finish_blocked(plan, sink, &redactor, i);
                     continue;
                 }
                 if running_disruptive || running.len() >= jobs {
@@ -179,16 +191,9 @@ pub async fn run(
             let Some(&i) = schedule.ready_disruptive.front() else {
                 break;
             };
-            if let Some(dep) = schedule.failed_need(plan, i) {
+            if schedule.blocked(plan, i) {
                 schedule.ready_disruptive.pop_front();
-                let dep_name = plan.checks[dep].name();
-                let result = unrun(
-                    &plan.checks[i].check,
-                    Verdict::Blocked,
-                    Some(format!("blocked by {dep_name}")),
-                    Some(dep_name),
-                );
-                schedule.finish(plan, sink, &redactor, i, result);
+                schedule.finish_blocked(plan, sink, &redactor, i);
                 continue;
             }
             if !opts.allow_disruptive {
