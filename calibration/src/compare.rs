@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use similar::TextDiff;
+use similar::{ChangeTag, TextDiff};
 
 use crate::finding::FindingKind;
 use crate::model::Limits;
@@ -267,29 +267,51 @@ fn render_diff(
     new: &str,
     limits: &Limits,
 ) -> (String, bool) {
-    let started = Instant::now();
+    // The deadline covers tokenising and hashing the lines too, which on a 5 MB pair is a
+    // noticeable share of the cap.
+    let deadline = Instant::now() + limits.diff_timeout;
     let diff = TextDiff::configure()
-        .timeout(limits.diff_timeout)
+        .deadline(deadline)
         .diff_lines(old, new);
     // similar does not say whether it gave up; past the deadline its result is a valid but
     // possibly coarser diff, which the reader must be told about.
-    let timed_out = started.elapsed() >= limits.diff_timeout;
-    let mut unified = diff.unified_diff();
-    unified.context_radius(limits.context_lines);
+    let timed_out = Instant::now() >= deadline;
     let mut out = format!(
         "--- {canonical} (canonical)\n+++ {} (deployed)\n",
         deployed.display()
     );
     let mut cut = false;
-    for hunk in unified.iter_hunks() {
-        let text = hunk.to_string();
-        let room = limits.max_diff_bytes.saturating_sub(out.len());
-        if text.len() > room {
-            out.push_str(cut_at_line(&text, room));
+    let mut line = String::new();
+    // Rendered line by line, not hunk by hunk: after a timeout one hunk can hold the whole
+    // file, and rendering it only to throw most of it away would blow the time cap.
+    'hunks: for hunk in diff
+        .unified_diff()
+        .context_radius(limits.context_lines)
+        .iter_hunks()
+    {
+        let header = format!("{}\n", hunk.header());
+        if out.len() + header.len() > limits.max_diff_bytes {
             cut = true;
             break;
         }
-        out.push_str(&text);
+        out.push_str(&header);
+        for change in hunk.iter_changes() {
+            line.clear();
+            line.push(match change.tag() {
+                ChangeTag::Equal => ' ',
+                ChangeTag::Delete => '-',
+                ChangeTag::Insert => '+',
+            });
+            line.push_str(change.value());
+            if change.missing_newline() {
+                line.push_str("\n\\ No newline at end of file\n");
+            }
+            if out.len() + line.len() > limits.max_diff_bytes {
+                cut = true;
+                break 'hunks;
+            }
+            out.push_str(&line);
+        }
     }
     if timed_out {
         out.push_str(&format!(
@@ -304,17 +326,4 @@ fn render_diff(
         ));
     }
     (out, timed_out || cut)
-}
-
-/// The longest prefix of `text` that ends with a whole line and is at most `room` bytes.
-fn cut_at_line(text: &str, room: usize) -> &str {
-    let mut end = room.min(text.len());
-    // A UTF-8 character is at most 4 bytes, so this steps back at most 3 times.
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    match text[..end].rfind('\n') {
-        Some(newline) => &text[..=newline],
-        None => "",
-    }
 }
