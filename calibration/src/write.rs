@@ -44,6 +44,7 @@ pub struct WriteReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WriteAction {
     pub path: PathBuf,
+    #[serde(flatten)]
     pub outcome: WriteOutcome,
 }
 

@@ -159,6 +159,13 @@ fn each_action_is_reported_and_replaced_files_are_backed_up_with_their_old_bytes
             ),
         ]
     );
+    assert_eq!(
+        serde_json::to_string(&report.actions[4]).expect("serialize"),
+        format!(
+            r#"{{"path":"{}","outcome":"created"}}"#,
+            r.join("conf.d/deep/b.yaml").display()
+        )
+    );
     assert_eq!(fs::read(backup("blob.bin")).expect("backup"), b"\0old");
     assert_eq!(
         fs::read_to_string(backup("text.conf")).expect("backup"),
