@@ -1,7 +1,7 @@
 //! Drift-check speed: 1,000 deployed files of ~10 KB with 1% differing (target ≤ 1 s on the
 //! 2-core machine), and one pathological 5 MB pair that must stay near the diff time cap.
 //!
-//! Run: `cargo bench -p auditwall-calibration --bench drift`. Numbers go in BENCH.md.
+//! Run: `cargo bench -p auditwall-calibration --bench drift`. Numbers are in docs/performance.md.
 
 use std::fs;
 use std::hint::black_box;
