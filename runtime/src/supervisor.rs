@@ -32,6 +32,8 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 /// SIGSTOP/SIGCONT take effect asynchronously; pause and resume wait this long at most for
 /// every member to show the new state.
 const STOP_CONT_WAIT: Duration = Duration::from_secs(2);
+/// How long a start waits for the kernel to release a port that no process holds any more.
+const PORT_RELEASE_WAIT: Duration = Duration::from_secs(3);
 /// How much of a failed service's log is shown in an error.
 const TAIL_LINES: usize = 10;
 const TAIL_BYTES: u64 = 8 * 1024;
@@ -512,12 +514,23 @@ fn validate(spec: &ServiceSpec) -> Result<(), RuntimeError> {
 
 fn check_ports_free(spec: &ServiceSpec) -> Result<(), RuntimeError> {
     for &port in &spec.ports {
-        // Only "in use" means taken; other bind errors (e.g. privileged ports for a
-        // non-root supervisor) say nothing about the service, which may have the capability.
-        let Err(err) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) else {
-            continue;
+        // A port that no process holds is being released by the kernel (the connections of
+        // a service that was just stopped, on a restart): give it a bounded moment.
+        let deadline = Instant::now() + PORT_RELEASE_WAIT;
+        let taken = loop {
+            // Only "in use" means taken; other bind errors (e.g. privileged ports for a
+            // non-root supervisor) say nothing about the service, which may have the capability.
+            match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+                Err(err) if err.kind() == io::ErrorKind::AddrInUse => {
+                    if procfs::port_holder(port).is_some() || Instant::now() >= deadline {
+                        break true;
+                    }
+                    std::thread::sleep(POLL);
+                }
+                _ => break false,
+            }
         };
-        if err.kind() != io::ErrorKind::AddrInUse {
+        if !taken {
             continue;
         }
         let holder = match procfs::port_holder(port) {
