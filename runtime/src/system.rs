@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auditwall_reference::{hub, model, router, templates};
 use auditwall_spec::{parse_document, SourceFile};
@@ -69,28 +69,67 @@ pub struct Ports(pub BTreeMap<String, u16>);
 
 impl Ports {
     /// Free ports chosen by the OS, so several systems (parallel tests) never collide.
+    ///
+    /// Ports come from below the kernel's ephemeral range: a port in that range can be taken
+    /// by any outgoing connection while its service is down for a restart, and the restart
+    /// then finds it "in use".
     pub fn free() -> Result<Ports, RuntimeError> {
+        let (low, high) = candidate_range();
+        let span = u32::from(high - low);
+        // Spread parallel systems (tests) over the range; the bind below decides.
+        let seed = std::process::id().wrapping_mul(2_654_435_761)
+            ^ SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
         let mut ports = BTreeMap::new();
         // Hold every listener until all are chosen so no two services get the same port.
         let mut held = Vec::new();
+        let mut next = seed % span;
         for service in SERVICES.iter().chain(["watchdog", "control"].iter()) {
-            let listener = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr().map(|a| (l, a.port())))
-                .map_err(|e| {
-                    RuntimeError::service(
+            let mut tries = 0;
+            let (listener, port) = loop {
+                let port = low + (next % span) as u16;
+                next = next.wrapping_add(1);
+                if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+                    break (listener, port);
+                }
+                tries += 1;
+                if tries >= span {
+                    return Err(RuntimeError::service(
                         RuntimeErrorKind::Io,
                         service,
-                        format!("cannot pick a free port: {e}"),
-                    )
-                })?;
-            ports.insert(service.to_string(), listener.1);
-            held.push(listener.0);
+                        format!("cannot pick a free port: every port in {low}..{high} is in use"),
+                    ));
+                }
+            };
+            ports.insert(service.to_string(), port);
+            held.push(listener);
         }
         Ok(Ports(ports))
     }
 
     pub fn get(&self, service: &str) -> u16 {
         self.0.get(service).copied().unwrap_or(0)
+    }
+}
+
+/// `[low, high)` of ports to choose from: 20000 up to the start of the ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`, 32768 when unreadable).
+fn candidate_range() -> (u16, u16) {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            t.split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+        })
+        .unwrap_or(32768);
+    if ephemeral_start > 20_100 {
+        (20_000, ephemeral_start)
+    } else {
+        // An unusual kernel setting: fall back to a range above the usual ephemeral one.
+        (61_000, 65_000)
     }
 }
 
