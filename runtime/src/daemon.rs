@@ -428,7 +428,7 @@ fn io_thread(
             let _ = tx.send(Request::Shutdown("cannot register the control listener"));
             return;
         };
-        let reset = std::sync::Arc::new(tokio::sync::Notify::new());
+        let gate = WatchdogGate::new();
         let restart_tx = tx.clone();
         let restart = move |service: String| {
             let tx = restart_tx.clone();
@@ -450,10 +450,17 @@ fn io_thread(
                 None => std::future::pending::<()>().await,
             }
         };
-        // Clearing faults starts the watchdog afresh, so a service it gave up on (BLOCKED)
+        // The watchdog stops while a fault is applied (its restarts would fight the fault and
+        // queue stale work) and starts afresh afterwards, so a service it gave up on (BLOCKED)
         // is watched again once it has been repaired.
         let watchdog_loop = async {
+            let mut paused = gate.paused.subscribe();
             loop {
+                while *paused.borrow_and_update() {
+                    if paused.changed().await.is_err() {
+                        return;
+                    }
+                }
                 let listener = match tokio::net::TcpListener::bind(("127.0.0.1", watchdog_port)).await {
                     Ok(l) => l,
                     Err(e) => {
@@ -461,18 +468,19 @@ fn io_thread(
                         return;
                     }
                 };
+                gate.running.send_modify(|generation| *generation += 1);
                 tokio::select! {
                     r = watchdog::serve(watchdog_config.clone(), listener, restart.clone()) => {
                         eprintln!("watchdog stopped: {r:?}");
                         return;
                     }
-                    _ = reset.notified() => {}
+                    _ = paused.wait_for(|p| *p) => {}
                 }
             }
         };
         let reason = tokio::select! {
             _ = watchdog_loop => "watchdog stopped",
-            _ = control_api(control_listener, tx.clone(), reset.clone()) => "control API stopped",
+            _ = control_api(control_listener, tx.clone(), gate.clone()) => "control API stopped",
             _ = async { match sigterm.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGTERM",
             _ = async { match sigint.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => "SIGINT",
             _ = watched => "the watched process exited",
@@ -481,20 +489,51 @@ fn io_thread(
     });
 }
 
+/// Pauses the watchdog around a fault: `pause` stops it, `resume` starts a fresh one and
+/// returns once it listens again.
+#[derive(Clone)]
+struct WatchdogGate {
+    paused: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    /// Bumped each time a fresh watchdog is listening.
+    running: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl WatchdogGate {
+    fn new() -> WatchdogGate {
+        WatchdogGate {
+            paused: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+            running: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+
+    fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    async fn resume(&self) {
+        let mut running = self.running.subscribe();
+        let before = *running.borrow_and_update();
+        self.paused.send_replace(false);
+        let _ = tokio::time::timeout(CONTROL_TIMEOUT, running.wait_for(|g| *g > before)).await;
+    }
+}
+
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn control_api(
     listener: tokio::net::TcpListener,
     tx: mpsc::Sender<Request>,
-    reset: std::sync::Arc<tokio::sync::Notify>,
+    gate: WatchdogGate,
 ) {
     use axum::extract::State;
     use axum::http::StatusCode;
     use axum::routing::{get, post};
     use axum::{Json, Router};
 
-    type Shared = (mpsc::Sender<Request>, std::sync::Arc<tokio::sync::Notify>);
+    type Shared = (mpsc::Sender<Request>, WatchdogGate);
 
     async fn set_fault(
-        State((tx, reset)): State<Shared>,
+        State((tx, gate)): State<Shared>,
         Json(body): Json<serde_json::Value>,
     ) -> (StatusCode, String) {
         let name = body.get("mode").and_then(|m| m.as_str()).unwrap_or("");
@@ -506,19 +545,17 @@ async fn control_api(
             );
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
+        gate.pause();
         if tx.send(Request::Fault(fault, reply)).is_err() {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "supervisor is shutting down".into(),
             );
         }
-        match answer.await {
-            Ok(Ok(text)) => {
-                if fault == Fault::None {
-                    reset.notify_one();
-                }
-                (StatusCode::OK, text)
-            }
+        let answer = answer.await;
+        gate.resume().await;
+        match answer {
+            Ok(Ok(text)) => (StatusCode::OK, text),
             Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e),
             Err(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -530,7 +567,7 @@ async fn control_api(
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/fault", post(set_fault))
-        .with_state((tx, reset));
+        .with_state((tx, gate));
     let _ = axum::serve(listener, app).await;
 }
 
