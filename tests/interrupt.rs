@@ -100,6 +100,7 @@ fn sigint_stops_the_run_writes_partial_reports_and_kills_the_check() {
                 .expect("report written"),
         )
         .expect("report parses");
+        assert_eq!(report["interrupted"], true, "signal {signal}");
         let check = &report["checks"][0];
         assert_eq!(check["verdict"], "error", "{check}");
         assert!(

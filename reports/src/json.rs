@@ -34,6 +34,8 @@ pub struct JsonReport {
     pub finished_at: String,
     pub duration_ms: u64,
     pub deadline_exceeded: bool,
+    /// The run was interrupted (Ctrl-C, SIGTERM); unfinished checks are verdict `error`.
+    pub interrupted: bool,
     /// Checks the plan contained; `checks` may hold fewer only if the engine stopped early.
     pub planned: usize,
     /// The worst state of any check (FAILED > DRIFT > BLOCKED > HEALTHY); SKIPPED when the
@@ -132,6 +134,7 @@ impl From<&RunSummary> for JsonReport {
             finished_at: rfc3339(s.finished_at),
             duration_ms: millis(run_duration(s)),
             deadline_exceeded: s.deadline_exceeded,
+            interrupted: s.interrupted,
             planned: info.planned,
             state: overall_state(s).to_string(),
             counts: JsonCounts {

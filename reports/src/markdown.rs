@@ -39,6 +39,12 @@ pub fn render_markdown(summary: &RunSummary) -> String {
              unfinished checks are reported as `error`.\n\n",
         );
     }
+    if summary.interrupted {
+        md.push_str(
+            "> **Interrupted.** The run was stopped before every check finished; \
+             unfinished checks are reported as `error`.\n\n",
+        );
+    }
 
     md.push_str("| verdict | checks |\n|---|---:|\n");
     let verdicts = [
