@@ -209,6 +209,13 @@ pub fn load(source: &WallSource, opts: &LoadOptions) -> Result<LoadedWall, Error
         secrets: BTreeMap::new(),
     };
     if let Some(path) = root_cfg.secrets_file(&profile, &resolver)? {
+        // A relative path belongs to the wall, not to wherever auditwall was started.
+        let path = match source {
+            WallSource::Dir(dir) if Path::new(&path).is_relative() => {
+                dir.join(&path).display().to_string()
+            }
+            _ => path,
+        };
         resolver.secrets = read_secrets(&path)?;
     }
 

@@ -503,3 +503,27 @@ fn run_info_reads_the_git_commit_of_the_wall_directory() {
     assert_eq!(load::run_info(&w, Some(&wall_dir)).git_commit, None);
     assert_eq!(load::run_info(&w, None).git_commit, None);
 }
+
+/// Regression: a relative `secrets.file` was read from the directory auditwall ran in, not
+/// from the wall's own directory.
+#[test]
+fn a_relative_secrets_file_belongs_to_the_wall() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "wall.yaml",
+        "name: rel\nsecrets: { file: secrets.yaml }\n",
+    );
+    write(dir.path(), "secrets.yaml", "TOKEN: from-the-wall-dir\n");
+    write(
+        dir.path(),
+        "probes/a.yaml",
+        "probes:\n  - id: a\n    http: { url: \"http://127.0.0.1:1/${secret:TOKEN}\" }\n",
+    );
+    let loaded = load::load(
+        &WallSource::Dir(dir.path().to_path_buf()),
+        &LoadOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.wall.secrets, vec!["from-the-wall-dir".to_string()]);
+}
