@@ -156,16 +156,16 @@ pub async fn run(
     let mut task_index: HashMap<tokio::task::Id, usize> = HashMap::new();
 
     let start = |i: usize, running: &mut JoinSet<(usize, CheckResult)>| {
-        let planned = &plan.checks[i];
-        let name = planned.name();
-        let _ = sink.send(Event::CheckStarted { id: name.clone() });
-        let check = planned.check.clone();
+        let check = plan.checks[i].check.clone();
+        let _ = sink.send(Event::CheckStarted {
+            id: check.id.clone(),
+        });
         let prober = prober.clone();
         let opts = opts.clone();
         let sink = sink.clone();
         let redactor = redactor.clone();
         let handle = running.spawn(async move {
-            let mut result = execute(&check, &name, &opts, &prober, &sink, &redactor).await;
+            let mut result = execute(&check, &opts, &prober, &sink, &redactor).await;
             redactor.result(&mut result);
             (i, result)
         });
@@ -324,7 +324,6 @@ fn unrun(
 /// Runs one check with its retries.
 pub async fn execute(
     check: &Check,
-    name: &str,
     opts: &RunOptions,
     prober: &Prober,
     sink: &EventSink,
@@ -373,7 +372,7 @@ pub async fn execute(
             .unwrap_or_default();
         redactor.text(&mut reason);
         let _ = sink.send(Event::CheckRetrying {
-            id: name.to_string(),
+            id: check.id.clone(),
             attempt,
             reason,
         });

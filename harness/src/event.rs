@@ -1,4 +1,7 @@
 //! The typed event stream. The engine emits; reporters (terminal, JUnit, JSON) consume.
+//!
+//! Every `id` is a check's id as written in the wall (unique across it), the same value as
+//! `CheckResult::id`, so a consumer can match a start to its result.
 
 use crate::result::{CheckResult, RunInfo, RunSummary};
 

@@ -207,7 +207,7 @@ async fn a_failed_dependency_blocks_its_dependents_which_never_run() {
             _ => None,
         })
         .collect();
-    assert_eq!(started, ["probes::dep"]);
+    assert_eq!(started, ["dep"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -260,11 +260,7 @@ async fn a_pass_on_retry_is_flaky_and_the_retry_is_announced() {
         .collect();
     assert_eq!(
         retries,
-        [(
-            "probes::wobbly",
-            1,
-            "`status == 200`: expected == 200, got 503"
-        )]
+        [("wobbly", 1, "`status == 200`: expected == 200, got 503")]
     );
 }
 
@@ -556,25 +552,16 @@ async fn the_event_stream_opens_and_closes_the_run_and_finishes_each_check_once(
                     "{id} started twice"
                 );
             }
-            Event::CheckFinished { result } => finished
-                .entry(format!("{}::{}", result.suite, result.id))
-                .or_default()
-                .push(pos),
+            // Starts and results name a check by the same id.
+            Event::CheckFinished { result } => {
+                finished.entry(result.id.clone()).or_default().push(pos)
+            }
             _ => {}
         }
     }
     let mut names: Vec<&String> = finished.keys().collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "probes::a",
-            "probes::b",
-            "probes::c",
-            "probes::d",
-            "probes::e"
-        ]
-    );
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
     for (name, positions) in &finished {
         assert_eq!(
             positions.len(),
@@ -593,7 +580,7 @@ async fn the_event_stream_opens_and_closes_the_run_and_finishes_each_check_once(
     ran.sort_unstable();
     assert_eq!(
         ran,
-        ["probes::a", "probes::b", "probes::d"],
+        ["a", "b", "d"],
         "blocked and skipped checks never start"
     );
 
@@ -689,7 +676,7 @@ async fn checks_still_queued_at_the_deadline_never_start() {
     assert_eq!(server.hits("queued"), 0);
     assert!(!events
         .iter()
-        .any(|e| matches!(e, Event::CheckStarted { id } if id == "probes::queued")));
+        .any(|e| matches!(e, Event::CheckStarted { id } if id == "queued")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
