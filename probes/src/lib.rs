@@ -1,8 +1,8 @@
 //! Check primitives with no knowledge of walls: each probe kind measures [`Observations`].
 //!
 //! Owns: performing one probe (HTTP request, TCP connect, process/port/file inspection,
-//! command execution) within its timeout, and reporting what it measured under the names
-//! fixed by [`auditwall_spec::observe::names_for`].
+//! command execution, golden-answer model runs) within its timeout, and reporting what it
+//! measured under the names fixed by [`auditwall_spec::observe::names_for`].
 //! Must not touch: conditions, verdicts, retries, scheduling or output — the harness judges.
 //!
 //! A probe either measures (`Ok(Observations)`, even when what it saw is bad, e.g. a TCP
@@ -14,6 +14,7 @@
 mod command;
 mod file;
 mod http;
+mod model;
 mod port;
 mod process;
 #[cfg(target_os = "linux")]
@@ -61,6 +62,7 @@ impl Prober {
             Probe::Port(p) => port::run(p, timeout).await,
             Probe::File(p) => file::run(p, timeout).await,
             Probe::Command(p) => command::run(p, timeout).await,
+            Probe::Model(p) => model::run(&self.http, p, timeout).await,
         }
     }
 }

@@ -217,6 +217,7 @@ enum RawProbe<'a> {
     Port(&'a Spanned<raw::RawPort>),
     File(&'a Spanned<raw::RawFile>),
     Command(&'a Spanned<raw::RawCommand>),
+    Model(&'a Spanned<raw::RawModel>),
 }
 
 impl RawProbe<'_> {
@@ -228,6 +229,7 @@ impl RawProbe<'_> {
             RawProbe::Port(_) => "port",
             RawProbe::File(_) => "file",
             RawProbe::Command(_) => "command",
+            RawProbe::Model(_) => "model",
         }
     }
 }
@@ -240,6 +242,7 @@ fn present_probes(raw: &RawCheck) -> Vec<RawProbe<'_>> {
     out.extend(raw.port.as_ref().map(RawProbe::Port));
     out.extend(raw.file.as_ref().map(RawProbe::File));
     out.extend(raw.command.as_ref().map(RawProbe::Command));
+    out.extend(raw.model.as_ref().map(RawProbe::Model));
     out
 }
 
@@ -308,7 +311,8 @@ fn convert_check(
                 let names: Vec<String> = kinds.iter().map(|k| format!("`{}`", k.kind())).collect();
                 format!("more than one probe kind{}: {}", c.ctx, names.join(", "))
             };
-            let hint = "use exactly one of `http`, `tcp`, `process`, `port`, `file`, `command`";
+            let hint =
+                "use exactly one of `http`, `tcp`, `process`, `port`, `file`, `command`, `model`";
             c.errors.push(
                 SpecError::at(SpecErrorKind::Invalid, &origin, message)
                     .with_hint(Some(hint.to_string())),
@@ -458,7 +462,128 @@ fn convert_probe(c: &mut Converter, raw: &RawProbe) -> Probe {
                 cwd: c.opt_text(&cmd.cwd),
             })
         }
+        RawProbe::Model(m) => convert_model(c, m),
     }
+}
+
+fn convert_model(c: &mut Converter, spanned: &Spanned<raw::RawModel>) -> Probe {
+    let m = &spanned.value;
+    let repeat = match &m.repeat {
+        Some(r) if r.value == 0 || r.value > MAX_MODEL_REPEAT => {
+            let message = format!(
+                "bad `repeat` {}{}: must be 1 to {MAX_MODEL_REPEAT}",
+                r.value, c.ctx
+            );
+            c.invalid(&span_origin(c.file, r), message);
+            1
+        }
+        Some(r) => r.value,
+        None => 1,
+    };
+    if m.prompts.value.is_empty() {
+        let message = format!("`prompts` is empty{}: give at least one prompt", c.ctx);
+        c.invalid(&span_origin(c.file, &m.prompts), message);
+    }
+    let prompts = m
+        .prompts
+        .value
+        .iter()
+        .map(|p| GoldenPrompt {
+            ask: c.text(&p.value.ask),
+            expect: golden_answer(c, &p.value.expect),
+        })
+        .collect();
+    Probe::Model(ModelProbe {
+        url: c.text(&m.url),
+        model: c.opt_text(&m.model),
+        served_by_header: c.opt_text(&m.served_by_header).map_or_else(
+            || DEFAULT_SERVED_BY_HEADER.to_string(),
+            |h| h.to_ascii_lowercase(),
+        ),
+        repeat,
+        prompts,
+    })
+}
+
+/// Exactly one matcher per prompt; a placeholder stands in for a bad one so every other
+/// error in the check is still collected.
+fn golden_answer(c: &mut Converter, spanned: &Spanned<raw::RawAnswer>) -> GoldenAnswer {
+    let at = span_origin(c.file, spanned);
+    let a = &spanned.value;
+    let given: Vec<&str> = [
+        ("exact", a.exact.is_some()),
+        ("contains", a.contains.is_some()),
+        ("regex", a.regex.is_some()),
+        ("number", a.number.is_some()),
+        ("json_shape", a.json_shape.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, present)| present.then_some(name))
+    .collect();
+    if given.len() != 1 {
+        let found = if given.is_empty() {
+            "none".to_string()
+        } else {
+            let names: Vec<String> = given.iter().map(|n| format!("`{n}`")).collect();
+            names.join(", ")
+        };
+        let message = format!(
+            "a prompt's `expect` needs exactly one of `exact`, `contains`, `regex`, `number`, `json_shape`{}, found {found}",
+            c.ctx
+        );
+        c.invalid(&at, message);
+        return GoldenAnswer::Contains(String::new());
+    }
+    if let Some(t) = &a.exact {
+        return GoldenAnswer::Exact(c.text(t));
+    }
+    if let Some(t) = &a.contains {
+        return GoldenAnswer::Contains(c.text(t));
+    }
+    if let Some(t) = &a.regex {
+        let pattern = c.text(t);
+        if let Err(e) = regex::RegexBuilder::new(&pattern)
+            .size_limit(1 << 20)
+            .build()
+        {
+            let detail = e.to_string();
+            let last = detail.lines().last().unwrap_or_default().trim().to_string();
+            let message = format!("bad regex `{pattern}`{}", c.ctx);
+            c.errors.push(
+                SpecError::at(SpecErrorKind::Invalid, &span_origin(c.file, t), message)
+                    .with_hint(Some(last)),
+            );
+        }
+        return GoldenAnswer::Regex(pattern);
+    }
+    if let Some(n) = &a.number {
+        let tolerance = n.value.tolerance.as_ref().map_or(0.0, |t| t.value);
+        if tolerance < 0.0 || !n.value.value.is_finite() || !tolerance.is_finite() {
+            let at = n
+                .value
+                .tolerance
+                .as_ref()
+                .map_or_else(|| span_origin(c.file, n), |t| span_origin(c.file, t));
+            let message = format!(
+                "bad `number` {} ± {tolerance}{}: the value must be finite and the tolerance 0 or more",
+                n.value.value, c.ctx
+            );
+            c.invalid(&at, message);
+        }
+        return GoldenAnswer::Number {
+            value: n.value.value,
+            tolerance,
+        };
+    }
+    let keys = a
+        .json_shape
+        .as_ref()
+        .map_or(&[][..], |k| k.value.as_slice());
+    if keys.is_empty() {
+        let message = format!("`json_shape` is empty{}: name at least one key", c.ctx);
+        c.invalid(&at, message);
+    }
+    GoldenAnswer::JsonShape(keys.iter().map(|k| c.text(k)).collect())
 }
 
 /// Unique ids, known `needs`, no self-needs, no cycles.

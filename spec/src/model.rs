@@ -177,6 +177,7 @@ pub enum Probe {
     Port(PortProbe),
     File(FileProbe),
     Command(CommandProbe),
+    Model(ModelProbe),
 }
 
 impl Probe {
@@ -188,6 +189,7 @@ impl Probe {
             Probe::Port(_) => "port",
             Probe::File(_) => "file",
             Probe::Command(_) => "command",
+            Probe::Model(_) => "model",
         }
     }
 
@@ -206,6 +208,7 @@ impl Probe {
             Probe::Port(_) => vec!["listening == true"],
             Probe::File(_) => vec!["exists == true"],
             Probe::Command(_) => vec!["exit == 0"],
+            Probe::Model(_) => vec!["pass_rate == 1"],
         }
     }
 }
@@ -269,4 +272,47 @@ pub struct CommandProbe {
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub cwd: Option<String>,
+}
+
+/// Golden-answer checks of an OpenAI-compatible endpoint: each prompt is asked `repeat` times
+/// and every answer is held against its expectation and the quality detectors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelProbe {
+    /// Base URL; the probe POSTs to `{url}/v1/chat/completions`.
+    pub url: String,
+    /// The request's `model` field, if given.
+    pub model: Option<String>,
+    /// The response header naming the backend that served (lowercase).
+    pub served_by_header: String,
+    /// Runs per prompt, 1..=[`MAX_MODEL_REPEAT`].
+    pub repeat: u32,
+    /// Never empty.
+    pub prompts: Vec<GoldenPrompt>,
+}
+
+/// Upper bound of `repeat`: a probe asks questions, it is not a load test.
+pub const MAX_MODEL_REPEAT: u32 = 1000;
+
+/// The header a router names its backend in when the spec names none.
+pub const DEFAULT_SERVED_BY_HEADER: &str = "x-served-by";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoldenPrompt {
+    pub ask: String,
+    pub expect: GoldenAnswer,
+}
+
+/// What a right answer looks like. Matching rules are the probe's (see `docs/spec-reference.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum GoldenAnswer {
+    Exact(String),
+    Contains(String),
+    /// Validated when the wall loads.
+    Regex(String),
+    Number {
+        value: f64,
+        tolerance: f64,
+    },
+    /// Keys the answer, parsed as a JSON object, must have.
+    JsonShape(Vec<String>),
 }

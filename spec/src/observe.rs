@@ -60,6 +60,15 @@ pub fn names_for(kind: &str) -> &'static [&'static str] {
         "port" => &["listening", "pid", "owner", "owner_matches"],
         "file" => &["exists", "mode", "size", "sha256", "age"],
         "command" => &["exit", "stdout", "stderr", "duration"],
+        "model" => &[
+            "runs",
+            "passes",
+            "pass_rate",
+            "failures",
+            "served_by",
+            "latency",
+            "status",
+        ],
         _ => &[],
     }
 }

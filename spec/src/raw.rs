@@ -86,6 +86,7 @@ pub(crate) struct RawCheck {
     pub port: Option<Spanned<RawPort>>,
     pub file: Option<Spanned<RawFile>>,
     pub command: Option<Spanned<RawCommand>>,
+    pub model: Option<Spanned<RawModel>>,
     #[serde(default)]
     pub expect: Vec<Text>,
     pub canary: Option<Spanned<RawCanary>>,
@@ -145,6 +146,41 @@ pub(crate) struct RawCommand {
     #[serde(default)]
     pub env: BTreeMap<String, Text>,
     pub cwd: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawModel {
+    pub url: Text,
+    pub model: Option<Text>,
+    pub served_by_header: Option<Text>,
+    pub repeat: Option<Spanned<u32>>,
+    pub prompts: Spanned<Vec<Spanned<RawPrompt>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrompt {
+    pub ask: Text,
+    pub expect: Spanned<RawAnswer>,
+}
+
+/// Exactly one key is allowed; the loader says so when there are more or none.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAnswer {
+    pub exact: Option<Text>,
+    pub contains: Option<Text>,
+    pub regex: Option<Text>,
+    pub number: Option<Spanned<RawNumber>>,
+    pub json_shape: Option<Spanned<Vec<Text>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNumber {
+    pub value: f64,
+    pub tolerance: Option<Spanned<f64>>,
 }
 
 /// Just enough of a spec file to say which check an error sits in.

@@ -148,14 +148,14 @@ fn cases() -> Vec<Case> {
             name: "two probe kinds",
             input: spec("probes:\n  - id: a\n    tcp: { address: x }\n    file: { path: /etc/hosts }\n"),
             expected: &[
-                "walls/x/probes/a.yaml:2:5: more than one probe kind in check `a`: `tcp`, `file` (use exactly one of `http`, `tcp`, `process`, `port`, `file`, `command`)",
+                "walls/x/probes/a.yaml:2:5: more than one probe kind in check `a`: `tcp`, `file` (use exactly one of `http`, `tcp`, `process`, `port`, `file`, `command`, `model`)",
             ],
         },
         Case {
             name: "no probe kind",
             input: spec("probes:\n  - id: a\n    expect: [\"status == 200\"]\n"),
             expected: &[
-                "walls/x/probes/a.yaml:2:5: no probe kind in check `a` (use exactly one of `http`, `tcp`, `process`, `port`, `file`, `command`)",
+                "walls/x/probes/a.yaml:2:5: no probe kind in check `a` (use exactly one of `http`, `tcp`, `process`, `port`, `file`, `command`, `model`)",
             ],
         },
         Case {
