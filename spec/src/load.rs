@@ -493,13 +493,28 @@ fn convert_model(c: &mut Converter, spanned: &Spanned<raw::RawModel>) -> Probe {
             expect: golden_answer(c, &p.value.expect),
         })
         .collect();
+    let served_by_header = match &m.served_by_header {
+        Some(t) => {
+            let name = c.text(t);
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_'));
+            if !valid {
+                let message = format!(
+                    "bad header name `{name}` for `served_by_header`{}: use letters, digits, `-` and `_`",
+                    c.ctx
+                );
+                c.invalid(&span_origin(c.file, t), message);
+            }
+            name.to_ascii_lowercase()
+        }
+        None => DEFAULT_SERVED_BY_HEADER.to_string(),
+    };
     Probe::Model(ModelProbe {
         url: c.text(&m.url),
         model: c.opt_text(&m.model),
-        served_by_header: c.opt_text(&m.served_by_header).map_or_else(
-            || DEFAULT_SERVED_BY_HEADER.to_string(),
-            |h| h.to_ascii_lowercase(),
-        ),
+        served_by_header,
         repeat,
         prompts,
     })

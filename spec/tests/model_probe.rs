@@ -152,6 +152,11 @@ fn every_bad_model_check_has_its_exact_message() {
             &["walls/x/probes/a.yaml:3:50: `json_shape` is empty in check `m`: name at least one key"],
         ),
         (
+            "bad served_by_header",
+            "probes:\n  - id: m\n    model: { url: x, served_by_header: \"x served\", prompts: [{ ask: a, expect: { contains: '4' } }] }\n",
+            &["walls/x/probes/a.yaml:3:40: bad header name `x served` for `served_by_header` in check `m`: use letters, digits, `-` and `_`"],
+        ),
+        (
             "unknown matcher with did-you-mean",
             "probes:\n  - id: m\n    model: { url: x, prompts: [{ ask: a, expect: { contain: '4' } }] }\n",
             &["walls/x/probes/a.yaml:3:52: unknown key `contain` in check `m` (did you mean `contains`?)"],
