@@ -207,7 +207,12 @@ async fn right_answers_pass_every_run() {
 #[tokio::test]
 async fn a_wrong_answer_fault_is_quoted_in_the_failures() {
     let server = reference_model().await;
-    let set = reqwest::Client::new()
+    // Like the prober, never through a proxy from the environment: the server is on loopback.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let set = client
         .post(format!("{}/admin/fault", server.url()))
         .json(&json!({"mode": "wrong_answer"}))
         .send()
