@@ -168,10 +168,14 @@ fn each_fault_mode_turns_exactly_its_checks_red() {
     let cases: &[(&str, &[&str], &str)] = &[
         (
             "hang-chat",
-            &["model-primary.chat", "router.chat"],
+            &["model-primary.chat", "router.chat", "router.golden"],
             "timed out",
         ),
-        ("wrong-answer", &["model-fallback.chat"], "contains '35'"),
+        (
+            "wrong-answer",
+            &["model-fallback.chat", "model-fallback.golden"],
+            "contains '35'",
+        ),
         ("success-false", &["hub.action"], "json.success == true"),
         ("config-drift", &["router.config"], "sha256"),
         ("port-hijack", &["hub.port"], "owner_matches"),

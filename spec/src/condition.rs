@@ -92,7 +92,9 @@ impl RootType {
         match root {
             "latency" | "duration" | "age" | "uptime" => RootType::Duration,
             "rss" | "size" => RootType::Size,
-            "status" | "exit" | "pid" | "count" => RootType::Number,
+            "status" | "exit" | "pid" | "count" | "runs" | "passes" | "pass_rate" => {
+                RootType::Number
+            }
             "connected" | "running" | "listening" | "exists" | "exe_current" | "owner_matches" => {
                 RootType::Bool
             }
