@@ -350,7 +350,9 @@ pub async fn execute(
             }),
         };
         let (verdict, message, judgements, observations) = judge(check, outcome);
-        if verdict == Verdict::Pass || attempt >= max_attempts {
+        // A broken detector (`error`) does not heal on a retry; retrying would only hide it
+        // longer.
+        if verdict == Verdict::Pass || verdict == Verdict::Error || attempt >= max_attempts {
             let flaky = verdict == Verdict::Pass && attempt > 1;
             let message = if flaky {
                 Some(format!("passed on attempt {attempt} of {max_attempts}"))

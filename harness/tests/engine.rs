@@ -161,6 +161,24 @@ async fn a_program_that_does_not_exist_is_a_broken_detector() {
     assert_eq!(r.verdict.state(), "FAILED");
 }
 
+/// Regression: a check whose detector is broken was retried like a failing one, although a
+/// missing program cannot heal between attempts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broken_detector_is_not_retried() {
+    let dir = wall(
+        "  timeout: 5s\n  retries: 3",
+        "  - id: detector\n    command: { run: [/nonexistent/auditwall-no-such-tool] }\n",
+    );
+    let (summary, events) = run_dir(dir.path()).await;
+
+    let r = result(&summary, "detector");
+    assert_eq!(r.verdict, Verdict::Error);
+    assert_eq!(r.attempts, 1);
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::CheckRetrying { .. })));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_dependency_blocks_its_dependents_which_never_run() {
     let server = Server::start().await;
