@@ -26,14 +26,25 @@ fn install_sleep(dir: &Path) -> PathBuf {
 }
 
 fn start(exe: &Path) -> Running {
-    let child = Command::new(exe)
-        .arg("60")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sleep");
-    Running(child)
+    // A freshly copied binary can be briefly "busy": another test thread forking at the
+    // moment of the copy inherits its write descriptor until it execs (ETXTBSY). Bounded retry.
+    let mut tries = 0;
+    loop {
+        let spawned = Command::new(exe)
+            .arg("60")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(child) => return Running(child),
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("start sleep: {e:?}"),
+        }
+    }
 }
 
 fn by_name(dir: &Path) -> ProcessSelector {
