@@ -347,7 +347,7 @@ fn doctor(args: WallArgs) -> anyhow::Result<Outcome> {
         "{} prerequisites checked, {failed} missing",
         findings.len()
     )?;
-    Ok(Outcome::Doctor { failed })
+    Ok(Outcome::Findings { failed })
 }
 
 fn profile_show(args: WallArgs) -> anyhow::Result<Outcome> {

@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | green: every check passed (flaky passes included, and shown) or was skipped |
-//! | 1 | the system is wrong: a check failed or drifted; `doctor` found a missing prerequisite |
+//! | 1 | the system is wrong: a check failed or drifted; `doctor` found a missing prerequisite; `status` found a service not ready |
 //! | 2 | the wall is wrong: spec, profile, filter or usage error |
 //! | 3 | the harness could not run a check (`error` verdict) or could not work at all |
 //! | 4 | the run deadline was exhausted, or the run was interrupted (Ctrl-C, SIGTERM); partial results were still written |
@@ -22,8 +22,9 @@ pub enum Outcome {
     /// Nothing to judge (list, dry run, profile show).
     Done,
     Run(Box<RunSummary>),
-    /// `doctor`: how many prerequisites are missing.
-    Doctor {
+    /// `doctor` and `status`: how many of the things they looked at are not as they must be
+    /// (missing prerequisites, services not ready).
+    Findings {
         failed: usize,
     },
 }
@@ -31,7 +32,7 @@ pub enum Outcome {
 pub fn code(outcome: &anyhow::Result<Outcome>) -> u8 {
     match outcome {
         Ok(Outcome::Done) => GREEN,
-        Ok(Outcome::Doctor { failed }) => {
+        Ok(Outcome::Findings { failed }) => {
             if *failed == 0 {
                 GREEN
             } else {

@@ -96,7 +96,7 @@ pub fn status(args: &SystemArgs) -> anyhow::Result<Outcome> {
         )?;
     }
     writeln!(out, "watchdog        {}/status", info.endpoint("watchdog"))?;
-    Ok(Outcome::Doctor { failed: not_ready })
+    Ok(Outcome::Findings { failed: not_ready })
 }
 
 pub fn down(args: &SystemArgs) -> anyhow::Result<Outcome> {

@@ -112,15 +112,15 @@ impl Schedule {
         })
     }
 
-    fn blocked(&self, plan: &Plan, i: usize) -> bool {
-        self.failed_need(plan, i).is_some()
-    }
-
-    /// Finishes check `i` as blocked by its first need that did not pass.
-    fn finish_blocked(&mut self, plan: &Plan, sink: &EventSink, redactor: &Redactor, i: usize) {
-        let Some(dep) = self.failed_need(plan, i) else {
-            return;
-        };
+    /// Finishes check `i` as blocked by `dep`, a need that did not pass.
+    fn finish_blocked(
+        &mut self,
+        plan: &Plan,
+        sink: &EventSink,
+        redactor: &Redactor,
+        i: usize,
+        dep: usize,
+    ) {
         let dep_name = plan.checks[dep].name();
         let result = unrun(
             &plan.checks[i].check,
@@ -176,9 +176,9 @@ pub async fn run(
         // Decide everything that can be decided now, and start what may start.
         loop {
             if let Some(&i) = schedule.ready.front() {
-                if schedule.blocked(plan, i) {
+                if let Some(dep) = schedule.failed_need(plan, i) {
                     schedule.ready.pop_front();
-                    schedule.finish_blocked(plan, sink, &redactor, i);
+                    schedule.finish_blocked(plan, sink, &redactor, i, dep);
                     continue;
                 }
                 if running_disruptive || running.len() >= jobs {
@@ -191,9 +191,9 @@ pub async fn run(
             let Some(&i) = schedule.ready_disruptive.front() else {
                 break;
             };
-            if schedule.blocked(plan, i) {
+            if let Some(dep) = schedule.failed_need(plan, i) {
                 schedule.ready_disruptive.pop_front();
-                schedule.finish_blocked(plan, sink, &redactor, i);
+                schedule.finish_blocked(plan, sink, &redactor, i, dep);
                 continue;
             }
             if !opts.allow_disruptive {
