@@ -318,6 +318,7 @@ fn unrun(
         blocked_by,
         judgements: Vec::new(),
         observations: Observations::new(),
+        findings: Vec::new(),
     }
 }
 
@@ -468,6 +469,11 @@ impl Redactor {
         }
         for value in result.observations.values.values_mut() {
             redact_value(value, &scrub);
+        }
+        for f in &mut result.findings {
+            scrub(&mut f.subject);
+            scrub(&mut f.message);
+            f.diff.as_mut().map(scrub);
         }
     }
 }

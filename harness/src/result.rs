@@ -78,6 +78,50 @@ pub struct CheckResult {
     pub judgements: Vec<Judgement>,
     /// What the last attempt measured (already redacted).
     pub observations: Observations,
+    /// Problems found with individual subjects (a calibration check: one per deployed file),
+    /// in a stable order; waived ones included so reports can show them as waived.
+    pub findings: Vec<Finding>,
+}
+
+/// One problem a check found with one subject, e.g. a deployed file that drifted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What it is about: for calibration, the deployed path.
+    pub subject: String,
+    /// Stable kind name, e.g. `differs`, `missing`, `extra`, `mode_differs`.
+    pub kind: String,
+    pub status: FindingStatus,
+    /// One or two lines, without the diff (already redacted), e.g. "content differs from
+    /// canonical templates/router.yaml.tmpl".
+    pub message: String,
+    /// Unified diff, canonical (`---`) against deployed (`+++`), when there is one (already
+    /// redacted).
+    pub diff: Option<String>,
+}
+
+/// How a finding counts toward its check's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingStatus {
+    /// Counts as drift.
+    Drift,
+    /// The detector could not look (unreadable, outside the roots, no canonical source).
+    Error,
+    /// Drift acknowledged by a waiver still in force: reported, does not fail.
+    Waived,
+    /// Drift whose waiver has expired: fails again.
+    WaiverExpired,
+}
+
+impl FindingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Drift => "drift",
+            FindingStatus::Error => "error",
+            FindingStatus::Waived => "waived",
+            FindingStatus::WaiverExpired => "waiver_expired",
+        }
+    }
 }
 
 /// Facts about a run, known when it starts.

@@ -51,6 +51,7 @@ pub fn check(suite: Suite, id: &str, verdict: Verdict, file_line: (&str, u32)) -
         blocked_by: None,
         judgements: Vec::new(),
         observations: Observations::new(),
+        findings: Vec::new(),
     }
 }
 
