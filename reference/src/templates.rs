@@ -1,7 +1,10 @@
 //! Canonical config templates of the reference services and the renderer that turns them
 //! into deployed configs — the calibration material (canonical vs deployed).
 //!
-//! Owns: the template texts (`reference/templates/*.yaml.tmpl`) and `{{name}}` substitution.
+//! Owns: the template texts (`reference/templates/*.yaml.tmpl`) and `${name}` substitution —
+//! the same syntax as auditwall's spec files, so the wall can render these files as its
+//! canonical sources. This crate deliberately has its own renderer rather than auditwall's:
+//! it plays an independent system with its own deploy step.
 //! Must not touch: the file system; callers write the rendered text where they deploy it.
 
 use std::collections::BTreeMap;
@@ -47,7 +50,8 @@ pub const TEMPLATES: &[Template] = &[
     },
 ];
 
-/// Why a template could not be rendered, with the 1-based line and column of the placeholder.
+/// Why a template could not be rendered, with the 1-based line and column of the `$` that
+/// opens the placeholder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}, column {column}: {kind}")]
 pub struct RenderError {
@@ -60,49 +64,62 @@ pub struct RenderError {
 pub enum RenderErrorKind {
     #[error("no value for variable \"{0}\"")]
     MissingVariable(String),
-    #[error("\"{{{{\" is never closed with \"}}}}\"")]
+    #[error("\"${{\" is never closed with \"}}\" on its line")]
     Unclosed,
     #[error("\"{0}\" is not a variable name (letters, digits, '_', '-', '.')")]
     BadName(String),
 }
 
-/// Replaces every `{{name}}` (spaces inside the braces allowed) with its value. Every
-/// placeholder must have a value; values that no placeholder uses are fine, so one map can
-/// render every template.
+/// Replaces every `${name}` with its value; `$${` renders a literal `${`, and any other `$`
+/// stays as it is. Every placeholder must have a value; values that no placeholder uses are
+/// fine, so one map can render every template.
 pub fn render(template: &str, values: &BTreeMap<String, String>) -> Result<String, RenderError> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let offset = template.len() - rest.len() + open;
-        let error = |kind| {
-            let before = &template[..offset];
-            RenderError {
-                kind,
-                line: before.matches('\n').count() + 1,
-                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+    // Each iteration consumes at least one byte of `rest`, so the loop is bounded.
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let error = |kind| located(template, template.len() - tail.len(), kind);
+            // A placeholder never spans lines: a `}` further down belongs to something else,
+            // and blaming the line of the `${` is what helps.
+            let line = &after[..after.find('\n').unwrap_or(after.len())];
+            let close = line
+                .find('}')
+                .ok_or_else(|| error(RenderErrorKind::Unclosed))?;
+            let name = &after[..close];
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            if !valid {
+                return Err(error(RenderErrorKind::BadName(name.to_owned())));
             }
-        };
-        let after = &rest[open + 2..];
-        let close = after
-            .find("}}")
-            .ok_or_else(|| error(RenderErrorKind::Unclosed))?;
-        let name = after[..close].trim();
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-        if !valid {
-            return Err(error(RenderErrorKind::BadName(name.to_owned())));
+            let value = values
+                .get(name)
+                .ok_or_else(|| error(RenderErrorKind::MissingVariable(name.to_owned())))?;
+            out.push_str(value);
+            rest = &after[close + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
         }
-        let value = values
-            .get(name)
-            .ok_or_else(|| error(RenderErrorKind::MissingVariable(name.to_owned())))?;
-        out.push_str(value);
-        rest = &after[close + 2..];
     }
     out.push_str(rest);
     Ok(out)
+}
+
+fn located(template: &str, offset: usize, kind: RenderErrorKind) -> RenderError {
+    let before = &template[..offset];
+    RenderError {
+        kind,
+        line: before.matches('\n').count() + 1,
+        column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+    }
 }
 
 impl fmt::Display for Template {

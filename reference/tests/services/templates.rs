@@ -28,7 +28,7 @@ fn template(service: &str) -> &'static str {
 
 #[test]
 fn render_substitutes_every_placeholder() {
-    let text = "a: {{x}}\nb: \"{{ ports.router }}\"\nc: {{x}}{{y-z}}\n";
+    let text = "a: ${x}\nb: \"${ports.router}\"\nc: ${x}${y-z}\n";
     let out = render(
         text,
         &values(&[
@@ -46,43 +46,81 @@ fn render_substitutes_every_placeholder() {
 }
 
 #[test]
+fn a_doubled_dollar_escapes_a_placeholder_and_a_lone_dollar_stays() {
+    let cases = [
+        ("home: $${HOME}", "home: ${HOME}"),
+        ("price: $5, $ and $$ stay", "price: $5, $ and $$ stay"),
+        ("ends in $", "ends in $"),
+        ("$${x}${x}", "${x}1"),
+        ("$$${x}", "$${x}"),
+        ("{{x}} is not a placeholder", "{{x}} is not a placeholder"),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            render(text, &values(&[("x", "1")])),
+            Ok(expected.to_owned()),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn render_errors_name_the_problem_and_where() {
     let cases = [
         (
-            "a: 1\nurl: http://127.0.0.1:{{ports.router}}\n",
+            "a: 1\nurl: http://127.0.0.1:${ports.router}\n",
             RenderErrorKind::MissingVariable("ports.router".to_owned()),
             (2, 23),
             "line 2, column 23: no value for variable \"ports.router\"",
         ),
         (
-            "x: {{oops\n",
+            "x: ${oops\n",
             RenderErrorKind::Unclosed,
             (1, 4),
-            "line 1, column 4: \"{{\" is never closed with \"}}\"",
+            "line 1, column 4: \"${\" is never closed with \"}\" on its line",
         ),
         (
-            "é: {{ a b }}",
+            "a: 1\nx: \"${oops\"\ny: {}\n",
+            RenderErrorKind::Unclosed,
+            (2, 5),
+            "line 2, column 5: \"${\" is never closed with \"}\" on its line",
+        ),
+        (
+            "é: ${a b}",
             RenderErrorKind::BadName("a b".to_owned()),
             (1, 4),
             "line 1, column 4: \"a b\" is not a variable name (letters, digits, '_', '-', '.')",
         ),
         (
-            "{{}}",
+            "${ x }",
+            RenderErrorKind::BadName(" x ".to_owned()),
+            (1, 1),
+            "line 1, column 1: \" x \" is not a variable name (letters, digits, '_', '-', '.')",
+        ),
+        (
+            "${}",
             RenderErrorKind::BadName(String::new()),
             (1, 1),
             "line 1, column 1: \"\" is not a variable name (letters, digits, '_', '-', '.')",
         ),
     ];
     for (text, kind, (line, column), message) in cases {
-        let error = render(text, &values(&[])).expect_err(text);
+        let error = render(text, &values(&[("x", "1")])).expect_err(text);
         assert_eq!(error, RenderError { kind, line, column }, "{text}");
         assert_eq!(error.to_string(), message);
     }
 }
 
-fn ports(primary: u16, fallback: u16, router: u16, hub: u16) -> BTreeMap<String, String> {
+fn ports(
+    primary: u16,
+    primary_proxy: u16,
+    fallback: u16,
+    router: u16,
+    hub: u16,
+) -> BTreeMap<String, String> {
     values(&[
         ("ports.model_primary", &primary.to_string()),
+        ("ports.primary_proxy", &primary_proxy.to_string()),
         ("ports.model_fallback", &fallback.to_string()),
         ("ports.router", &router.to_string()),
         ("ports.hub", &hub.to_string()),
@@ -91,7 +129,7 @@ fn ports(primary: u16, fallback: u16, router: u16, hub: u16) -> BTreeMap<String,
 
 #[test]
 fn every_template_renders_and_parses_into_its_config() {
-    let values = ports(8101, 8102, 8100, 8103);
+    let values = ports(8101, 8104, 8102, 8100, 8103);
     let names: Vec<&str> = TEMPLATES.iter().map(|t| t.file_name).collect();
     assert_eq!(
         names,
@@ -105,7 +143,7 @@ fn every_template_renders_and_parses_into_its_config() {
     );
     for t in TEMPLATES {
         let rendered = render(t.text, &values).unwrap_or_else(|e| panic!("{t}: {e}"));
-        assert!(!rendered.contains("{{"), "{t}");
+        assert!(!rendered.contains("${"), "{t}");
     }
     let render = |service| render(template(service), &values).expect("render");
 
@@ -182,7 +220,8 @@ async fn rendered_templates_run_the_whole_reference_system() {
         common::listener().await,
     ];
     let port = |i: usize| listeners[i].local_addr().expect("addr").port();
-    let values = ports(port(0), port(1), port(2), port(3));
+    // No proxy here (that is the runtime's): the router reaches model-primary directly.
+    let values = ports(port(0), port(0), port(1), port(2), port(3));
     let parse = |service| render(template(service), &values).expect("render");
     let primary: ModelConfig = serde_saphyr::from_str(&parse("model-primary")).expect("parse");
     let fallback: ModelConfig = serde_saphyr::from_str(&parse("model-fallback")).expect("parse");
