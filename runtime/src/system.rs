@@ -481,10 +481,9 @@ fn service_spec(exe: &Path, layout: &Layout, ports: &Ports, service: &str) -> Se
     spec
 }
 
-/// The live profile layer: ports, endpoints, where the deployed configs, pid files and the
-/// services' binary are, and the sha256 of each canonical config.
+/// The live profile layer: ports, endpoints, and where the deployed configs, pid files and
+/// the services' binary are.
 pub fn profile_layer(ports: &Ports, layout: &Layout) -> String {
-    use sha2::{Digest, Sha256};
     let mut yaml = String::from("ports:\n");
     for (service, port) in &ports.0 {
         yaml.push_str(&format!("  {}: {port}\n", key(service)));
@@ -504,17 +503,6 @@ pub fn profile_layer(ports: &Ports, layout: &Layout) -> String {
         "  exe: {}\n",
         quote(layout.bin_dir().join(BINARY))
     ));
-    yaml.push_str("  sha256:\n");
-    for (file_name, text) in rendered(ports).unwrap_or_default() {
-        let digest: String = Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        yaml.push_str(&format!(
-            "    {}: \"{digest}\"\n",
-            key(file_name.trim_end_matches(".yaml"))
-        ));
-    }
     yaml
 }
 
@@ -589,4 +577,33 @@ fn serve(service: &str) -> Result<i32, String> {
             )),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_layer_names_every_port_endpoint_and_path() {
+        let ports = Ports(BTreeMap::from([
+            ("model-primary".to_string(), 20001),
+            ("router".to_string(), 20000),
+        ]));
+        let layout = Layout::new("/srv/aw \"ref\"");
+        assert_eq!(
+            profile_layer(&ports, &layout),
+            "\
+ports:
+  model_primary: 20001
+  router: 20000
+endpoints:
+  model_primary: \"http://127.0.0.1:20001\"
+  router: \"http://127.0.0.1:20000\"
+reference:
+  config_dir: \"/srv/aw \\\"ref\\\"/config\"
+  run_dir: \"/srv/aw \\\"ref\\\"/run\"
+  exe: \"/srv/aw \\\"ref\\\"/bin/auditwall-reference\"
+"
+        );
+    }
 }
