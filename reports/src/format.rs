@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auditwall_harness::result::{CheckResult, RunSummary, Verdict};
+use auditwall_harness::result::{CheckResult, Finding, FindingStatus, RunSummary, Verdict};
 use auditwall_spec::condition::Judgement;
 use auditwall_spec::Value;
 
@@ -91,6 +91,19 @@ pub(crate) fn failed_judgements(r: &CheckResult) -> impl Iterator<Item = &Judgem
     r.judgements.iter().filter(|j| !j.passed)
 }
 
+/// Findings that count toward the verdict: everything except drift under a waiver in force.
+pub(crate) fn counted_findings(r: &CheckResult) -> impl Iterator<Item = &Finding> {
+    r.findings
+        .iter()
+        .filter(|f| f.status != FindingStatus::Waived)
+}
+
+pub(crate) fn waived_findings(r: &CheckResult) -> impl Iterator<Item = &Finding> {
+    r.findings
+        .iter()
+        .filter(|f| f.status == FindingStatus::Waived)
+}
+
 /// `probes::router.chat`: the name nextest and JUnit consumers know the check by.
 pub(crate) fn full_name(r: &CheckResult) -> String {
     format!("{}::{}", r.suite, r.id)
@@ -113,10 +126,16 @@ pub(crate) fn headline(r: &CheckResult) -> String {
             .unwrap_or_else(|| "skipped".to_string()),
         Verdict::Fail | Verdict::Drift | Verdict::Error => match &r.message {
             Some(message) => first_line(message),
-            // The short reason only: reporters list every failed judgement in full below.
+            // The short reason only: reporters list every failed judgement and finding in
+            // full below.
             None => failed_judgements(r)
                 .next()
                 .map(|j| j.reason.clone().unwrap_or_else(|| judgement_line(j)))
+                .or_else(|| {
+                    counted_findings(r)
+                        .next()
+                        .map(|f| first_line(&format!("{}: {}", f.subject, f.message)))
+                })
                 .unwrap_or_else(|| "no reason recorded".to_string()),
         },
     }

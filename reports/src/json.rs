@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use auditwall_harness::result::{CheckResult, RunSummary, Verdict};
+use auditwall_harness::result::{CheckResult, Finding, RunSummary, Verdict};
 use auditwall_spec::Value;
 use serde::Serialize;
 
@@ -82,6 +82,21 @@ pub struct JsonCheck {
     pub blocked_by: Option<String>,
     pub judgements: Vec<JsonJudgement>,
     pub observations: BTreeMap<String, JsonObservation>,
+    /// Problems with individual subjects (calibration: one per deployed file), in the order
+    /// the check found them; waived ones included. Empty when there are none.
+    pub findings: Vec<JsonFinding>,
+}
+
+/// One finding with everything the check recorded, including the whole diff (the terminal
+/// caps what it shows and points here).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsonFinding {
+    pub subject: String,
+    pub kind: String,
+    /// `drift`, `error`, `waived` or `waiver_expired`.
+    pub status: String,
+    pub message: String,
+    pub diff: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -190,6 +205,19 @@ impl From<&CheckResult> for JsonCheck {
                 .iter()
                 .map(|(name, value)| (name.clone(), JsonObservation::from(value)))
                 .collect(),
+            findings: r.findings.iter().map(JsonFinding::from).collect(),
+        }
+    }
+}
+
+impl From<&Finding> for JsonFinding {
+    fn from(f: &Finding) -> Self {
+        JsonFinding {
+            subject: f.subject.clone(),
+            kind: f.kind.clone(),
+            status: f.status.as_str().to_string(),
+            message: f.message.clone(),
+            diff: f.diff.clone(),
         }
     }
 }

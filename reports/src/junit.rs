@@ -8,22 +8,25 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use auditwall_harness::result::{CheckResult, RunSummary, Verdict};
+use auditwall_harness::result::{CheckResult, Finding, RunSummary, Verdict};
 use auditwall_spec::Suite;
 use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
 
 use crate::error::{Kind, ReportError};
 use crate::format::{
-    clamped_unix, failed_judgements, headline, judgement_line, render_value, strip_ansi,
+    clamped_unix, counted_findings, failed_judgements, headline, judgement_line, render_value,
+    strip_ansi, waived_findings,
 };
 
 /// Writes the run as JUnit XML.
 ///
 /// Failures and drifts become `<failure type="fail|drift">`, errors `<error type="error">`,
-/// with the reason both in the `message` attribute (one line) and in the element text (full).
-/// Skips and blocked checks become `<skipped>`. A flaky pass stays a pass (JUnit consumers
-/// would otherwise hide it among real failures) with a `flaky: passed on attempt N` note in
-/// its `system-out`, beside the observations.
+/// with the reason both in the `message` attribute (one line) and in the element text (full:
+/// every failed judgement, and every finding that counts with its whole diff). Waived
+/// findings go to `system-out`, so CI readers see what was let through. Skips and blocked
+/// checks become `<skipped>`. A flaky pass stays a pass (JUnit consumers would otherwise hide
+/// it among real failures) with a `flaky: passed on attempt N` note in its `system-out`,
+/// beside the observations.
 pub fn write_junit(summary: &RunSummary, out: &mut impl Write) -> Result<(), ReportError> {
     let mut report = Report::new();
     for suite in Suite::ALL {
@@ -104,14 +107,32 @@ fn details(r: &CheckResult) -> String {
     for j in failed_judgements(r) {
         text.push_str(&format!("- {}\n", judgement_line(j)));
     }
+    for f in counted_findings(r) {
+        text.push_str(&finding_line(f));
+        // The diff as is, unindented, so it can be copied out of CI and applied.
+        if let Some(diff) = &f.diff {
+            text.push_str(diff);
+            if !diff.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+    }
     text.push_str(&format!("at {}\n", r.origin));
     text
+}
+
+/// `drift  /srv/router.yaml: content differs from canonical\n`, without the diff.
+fn finding_line(f: &Finding) -> String {
+    format!("{}  {}: {}\n", f.status.as_str(), f.subject, f.message)
 }
 
 fn system_out(r: &CheckResult) -> String {
     let mut text = String::new();
     if r.flaky {
         text.push_str(&format!("flaky: passed on attempt {}\n", r.attempts));
+    }
+    for f in waived_findings(r) {
+        text.push_str(&finding_line(f));
     }
     for (name, value) in &r.observations.values {
         text.push_str(&format!("{name} = {}\n", render_value(value)));

@@ -18,8 +18,8 @@ pub use dir::{write_all, ReportPaths};
 pub use error::ReportError;
 pub use format::overall_state;
 pub use json::{
-    write_json, JsonCheck, JsonCounts, JsonJudgement, JsonObservation, JsonOrigin, JsonProfile,
-    JsonReport, SCHEMA_VERSION,
+    write_json, JsonCheck, JsonCounts, JsonFinding, JsonJudgement, JsonObservation, JsonOrigin,
+    JsonProfile, JsonReport, SCHEMA_VERSION,
 };
 pub use junit::write_junit;
 pub use markdown::render_markdown;

@@ -3,7 +3,7 @@
 //! Owns: its layout and the escaping of user text into Markdown tables. Must not touch:
 //! deciding exit codes; it states what the results say.
 
-use auditwall_harness::result::{CheckResult, RunSummary, Verdict};
+use auditwall_harness::result::{CheckResult, Finding, FindingStatus, RunSummary, Verdict};
 
 use crate::format::{
     failed_judgements, full_name, headline, human_duration, judgement_line, overall_state, rfc3339,
@@ -11,7 +11,8 @@ use crate::format::{
 };
 
 /// Title with the wall and its overall state, run facts, a counts table, a table of every
-/// check that did not pass cleanly (with reasons), and the flaky checks.
+/// check that did not pass cleanly (with reasons), every check's findings (diffs in fenced
+/// `diff` blocks), and the flaky checks.
 pub fn render_markdown(summary: &RunSummary) -> String {
     let info = &summary.info;
     let mut md = format!(
@@ -84,6 +85,25 @@ pub fn render_markdown(summary: &RunSummary) -> String {
         }
     }
 
+    let with_findings: Vec<&CheckResult> = summary
+        .results
+        .iter()
+        .filter(|r| !r.findings.is_empty())
+        .collect();
+    if !with_findings.is_empty() {
+        md.push_str("\n## Findings\n");
+        for r in with_findings {
+            md.push_str(&format!(
+                "\n### `{}` ({})\n",
+                code(&full_name(r)),
+                r.verdict
+            ));
+            for f in &r.findings {
+                push_finding(&mut md, f);
+            }
+        }
+    }
+
     let flaky: Vec<&CheckResult> = summary.results.iter().filter(|r| r.flaky).collect();
     if !flaky.is_empty() {
         md.push_str("\n## Flaky\n\n");
@@ -110,6 +130,38 @@ fn reason(r: &CheckResult) -> String {
         lines.push(headline(r));
     }
     lines.join("\n")
+}
+
+/// A paragraph `**status** `subject`: message`, then the diff of a finding that counts. A
+/// waived finding's diff stays in the JSON report: it was looked at when the waiver was given.
+fn push_finding(md: &mut String, f: &Finding) {
+    md.push_str(&format!(
+        "\n**{}** `{}`: {}\n",
+        f.status.as_str(),
+        code(&f.subject),
+        // `<br>`, not a newline: a continuation line starting with `#` or `-` would turn
+        // into a heading or a list.
+        inline(&f.message).trim_end().replace('\n', "<br>")
+    ));
+    let diff = match &f.diff {
+        Some(diff) if f.status != FindingStatus::Waived => diff,
+        _ => return,
+    };
+    // Tabs are content in a diff (Makefiles, Go); every other control character is dropped.
+    let diff = strip_ansi(diff, |c| !c.is_control() || c == '\n' || c == '\t');
+    let fence = "`".repeat(longest_backtick_run(&diff).max(2) + 1);
+    md.push_str(&format!("\n{fence}diff\n{diff}"));
+    if !diff.ends_with('\n') {
+        md.push('\n');
+    }
+    md.push_str(&fence);
+    md.push('\n');
+}
+
+/// A fence closes only on a backtick run at least as long as the opening one, so one longer
+/// than any run in the text cannot be closed early by it.
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 fn short_digest(digest: &str) -> &str {

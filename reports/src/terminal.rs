@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use auditwall_harness::event::Event;
-use auditwall_harness::result::{CheckResult, RunInfo, RunSummary, Verdict};
+use auditwall_harness::result::{CheckResult, FindingStatus, RunInfo, RunSummary, Verdict};
 
 use crate::format::{
     failed_judgements, full_name, headline, human_duration, judgement_line, overall_state,
@@ -42,13 +42,23 @@ impl TermStyle {
 const MAX_VALUE_CHARS: usize = 200;
 /// Longest progress line: a line that wraps cannot be erased by a carriage return.
 const MAX_PROGRESS_CHARS: usize = 70;
+/// Most findings listed under one check: a whole directory of drift must not scroll the rest
+/// of the run off the screen. The JSON report has every one.
+const MAX_FINDINGS: usize = 50;
+/// Most diff lines shown under one check, over all its findings together.
+const MAX_DIFF_LINES: usize = 200;
+/// Longest diff line shown: a minified file is one line, possibly of megabytes.
+const MAX_DIFF_LINE_CHARS: usize = 300;
 
+const BOLD: &str = "1";
+const RED: &str = "31";
 const RED_BOLD: &str = "1;31";
 const GREEN: &str = "32";
 const YELLOW: &str = "33";
 const YELLOW_BOLD: &str = "1;33";
 const BLUE: &str = "34";
 const MAGENTA: &str = "35";
+const CYAN: &str = "36";
 const DIM: &str = "2";
 
 /// Streams events to `out` as they arrive.
@@ -178,6 +188,9 @@ impl<W: Write> Terminal<W> {
                 writeln!(self.out, "      {mark} {}", clean(&judgement_line(j)))?;
             }
         }
+        // A passing check lists its (waived) findings too, but only as one line each: it is
+        // the failing ones whose diffs the operator has to read.
+        self.write_findings(r, explains_failure)?;
         if r.verdict != Verdict::Pass || r.flaky {
             for (attempt, reason) in retries {
                 let reason = clean(reason.lines().next().unwrap_or_default());
@@ -191,6 +204,65 @@ impl<W: Write> Terminal<W> {
                 let value = truncate(&clean(&render_value(value)), MAX_VALUE_CHARS);
                 writeln!(self.out, "      {} = {value}", clean(name))?;
             }
+        }
+        Ok(())
+    }
+
+    /// One line per finding (`status  subject: message`), then, if `with_diffs`, the diff of
+    /// each finding that counts toward the verdict, within the per-check caps.
+    fn write_findings(&mut self, r: &CheckResult, with_diffs: bool) -> io::Result<()> {
+        let mut diff_budget = MAX_DIFF_LINES;
+        for f in r.findings.iter().take(MAX_FINDINGS) {
+            let color = match f.status {
+                FindingStatus::Drift | FindingStatus::WaiverExpired => YELLOW,
+                FindingStatus::Error => MAGENTA,
+                FindingStatus::Waived => DIM,
+            };
+            let status = self.paint(color, f.status.as_str());
+            let mut message = f.message.split_terminator('\n');
+            let first = message.next().unwrap_or_default();
+            writeln!(
+                self.out,
+                "      {status}  {}: {}",
+                clean(&f.subject),
+                clean(first)
+            )?;
+            for line in message {
+                writeln!(self.out, "        {}", clean(line))?;
+            }
+            let diff = match &f.diff {
+                Some(diff) if with_diffs && f.status != FindingStatus::Waived => diff,
+                _ => continue,
+            };
+            // Split on '\n' only: `lines()` would also eat a '\r', and a file that changed
+            // to CRLF line endings must show that it did (as `\u{d}`).
+            let mut lines = diff.split_terminator('\n');
+            let mut in_header = true;
+            for line in lines.by_ref().take(diff_budget) {
+                diff_budget -= 1;
+                let text = truncate(&clean(line), MAX_DIFF_LINE_CHARS);
+                let text = match diff_color(line, &mut in_header) {
+                    Some(code) => self.paint(code, &text),
+                    None => text,
+                };
+                writeln!(self.out, "        {text}")?;
+            }
+            let hidden = lines.count();
+            if hidden > 0 {
+                let note = self.paint(
+                    DIM,
+                    &format!("... {hidden} more diff lines, see report.json"),
+                );
+                writeln!(self.out, "        {note}")?;
+            }
+        }
+        let unlisted = r.findings.len().saturating_sub(MAX_FINDINGS);
+        if unlisted > 0 {
+            let note = self.paint(
+                DIM,
+                &format!("... {unlisted} more findings, see report.json"),
+            );
+            writeln!(self.out, "      {note}")?;
         }
         Ok(())
     }
@@ -254,6 +326,23 @@ impl<W: Write> Terminal<W> {
             self.progress_drawn = false;
         }
         Ok(())
+    }
+}
+
+/// The colour of one unified-diff line. File headers are only recognised before the first
+/// hunk: inside a hunk, `--- x` is a deleted line that happened to start with `-- x`.
+fn diff_color(line: &str, in_header: &mut bool) -> Option<&'static str> {
+    if line.starts_with("@@") {
+        *in_header = false;
+        return Some(CYAN);
+    }
+    if *in_header && (line.starts_with("--- ") || line.starts_with("+++ ")) {
+        return Some(BOLD);
+    }
+    match line.as_bytes().first() {
+        Some(b'+') if !*in_header => Some(GREEN),
+        Some(b'-') if !*in_header => Some(RED),
+        _ => None,
     }
 }
 

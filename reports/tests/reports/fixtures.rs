@@ -1,11 +1,14 @@
 //! Fixed run summaries for the reporter tests: every verdict, a flaky pass, a blocked check,
-//! a fired deadline, and every observation type, at fixed instants so snapshots are stable.
+//! a fired deadline, every observation type, and calibration findings of every status (one
+//! with a real multi-line diff), at fixed instants so snapshots are stable.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auditwall_harness::event::Event;
-use auditwall_harness::result::{CheckResult, RunInfo, RunSummary, Verdict};
+use auditwall_harness::result::{
+    CheckResult, Finding, FindingStatus, RunInfo, RunSummary, Verdict,
+};
 use auditwall_spec::condition::Judgement;
 use auditwall_spec::{Observations, Origin, Severity, Suite, Value};
 
@@ -73,7 +76,113 @@ pub fn observations(values: Vec<(&str, Value)>) -> Observations {
     obs
 }
 
-/// One check per verdict, plus a flaky pass and a check cut off by the deadline.
+pub fn finding(
+    subject: &str,
+    kind: &str,
+    status: FindingStatus,
+    message: &str,
+    diff: Option<&str>,
+) -> Finding {
+    Finding {
+        subject: subject.into(),
+        kind: kind.into(),
+        status,
+        message: message.into(),
+        diff: diff.map(str::to_string),
+    }
+}
+
+/// What the calibration suite writes for a deployed router config whose first fallback and
+/// retry count were edited by hand, and which grew a debug switch.
+pub const ROUTER_DIFF: &str = "\
+--- templates/router.yaml.tmpl (canonical)
++++ /srv/homelab/deployed/router.yaml (deployed)
+@@ -1,6 +1,6 @@
+ listen: 127.0.0.1:18080
+ fallback_urls:
+-  - http://127.0.0.1:18081
++  - http://127.0.0.1:18099
+   - http://127.0.0.1:18082
+ timeout: 30s
+-retries: 2
++retries: 5
+@@ -12,3 +12,4 @@
+ metrics:
+   enabled: true
+   path: /metrics
++debug: true
+";
+
+const WATCHDOG_DIFF: &str = "\
+--- templates/watchdog.yaml.tmpl (canonical)
++++ /srv/homelab/deployed/watchdog.yaml (deployed)
+@@ -3,1 +3,1 @@
+-backoff: 2s
++backoff: 10s
+";
+
+/// A drifted calibration check with one finding of every status (and the common kinds).
+pub fn drifted_calibration() -> CheckResult {
+    let deployed = "/srv/homelab/deployed";
+    let mut c = check(
+        Suite::Calibration,
+        "deployed.config",
+        Verdict::Drift,
+        ("walls/homelab/calibration.yaml", 9),
+    );
+    c.severity = Severity::P1;
+    c.duration = Duration::from_millis(41);
+    c.message = Some("4 of 7 deployed files drifted (1 waived); 1 could not be checked".into());
+    c.findings = vec![
+        finding(
+            &format!("{deployed}/router.yaml"),
+            "differs",
+            FindingStatus::Drift,
+            "content differs from canonical templates/router.yaml.tmpl",
+            Some(ROUTER_DIFF),
+        ),
+        finding(
+            &format!("{deployed}/hub.yaml"),
+            "missing",
+            FindingStatus::Drift,
+            "missing (canonical: templates/hub.yaml.tmpl)",
+            None,
+        ),
+        finding(
+            &format!("{deployed}/conf.d/old-router.yaml"),
+            "extra",
+            FindingStatus::Drift,
+            &format!("unmanaged file in managed directory {deployed}/conf.d"),
+            None,
+        ),
+        finding(
+            &format!("{deployed}/watchdog.yaml"),
+            "differs",
+            FindingStatus::Waived,
+            "content differs from canonical templates/watchdog.yaml.tmpl\n\
+             waived until 2026-12-31: restart backoff tuned for the slow fallback",
+            Some(WATCHDOG_DIFF),
+        ),
+        finding(
+            &format!("{deployed}/models.env"),
+            "mode_differs",
+            FindingStatus::WaiverExpired,
+            "mode is 0644, expected 0600 (waiver expired 2026-11-01)",
+            None,
+        ),
+        finding(
+            &format!("{deployed}/secrets.env"),
+            "unreadable",
+            FindingStatus::Error,
+            &format!("cannot read {deployed}/secrets.env: Permission denied (os error 13)"),
+            None,
+        ),
+    ];
+    c
+}
+
+/// One check per verdict, plus a flaky pass, a check cut off by the deadline, a drifted
+/// calibration check and a passing one whose only drift is waived.
 pub fn results() -> Vec<CheckResult> {
     let probes = "walls/homelab/probes.yaml";
 
@@ -172,6 +281,29 @@ pub fn results() -> Vec<CheckResult> {
     config.duration = Duration::ZERO;
     config.message = Some("not finished before the run deadline (5m00s)".into());
 
+    let drifted = drifted_calibration();
+
+    let mut waived = check(
+        Suite::Calibration,
+        "hub.config",
+        Verdict::Pass,
+        ("walls/homelab/calibration.yaml", 20),
+    );
+    waived.duration = Duration::from_millis(8);
+    waived.findings = vec![finding(
+        "/srv/homelab/deployed/hub-automations.yaml",
+        "differs",
+        FindingStatus::Waived,
+        "content differs from canonical templates/hub-automations.yaml.tmpl",
+        Some(
+            "--- templates/hub-automations.yaml.tmpl (canonical)\n\
+             +++ /srv/homelab/deployed/hub-automations.yaml (deployed)\n\
+             @@ -1,1 +1,1 @@\n\
+             -goodnight_at: \"23:00\"\n\
+             +goodnight_at: \"23:30\"\n",
+        ),
+    )];
+
     let mut failover = check(
         Suite::Drills,
         "router.failover",
@@ -200,7 +332,7 @@ pub fn results() -> Vec<CheckResult> {
     ]);
 
     vec![
-        health, chat, fallback, hub, disk, config, failover, goodnight,
+        health, chat, fallback, hub, disk, config, drifted, waived, failover, goodnight,
     ]
 }
 

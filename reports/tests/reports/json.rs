@@ -273,7 +273,7 @@ fn the_validator_rejects_undeclared_and_mistyped_fields() {
     let schema = schema();
     let good = report(&fixtures::summary());
     type Breaker = fn(&mut Value);
-    let cases: [(&str, Breaker); 5] = [
+    let cases: [(&str, Breaker); 7] = [
         ("checks.[]: extra is not declared in the schema", |v| {
             v["checks"][0]["extra"] = json!(1)
         }),
@@ -283,6 +283,12 @@ fn the_validator_rejects_undeclared_and_mistyped_fields() {
         }),
         ("checks.[].observations.*: {\"type\":\"bytes\",\"value\":-1} matches 0 oneOf branches, not 1", |v| {
             v["checks"][0]["observations"]["status"] = json!({"type": "bytes", "value": -1})
+        }),
+        ("checks.[].findings.[].status: \"ok\" is not one of [String(\"drift\"), String(\"error\"), String(\"waived\"), String(\"waiver_expired\")]", |v| {
+            v["checks"][6]["findings"][0]["status"] = json!("ok")
+        }),
+        ("checks.[].findings.[]: required diff is missing", |v| {
+            v["checks"][6]["findings"][1].as_object_mut().map(|o| o.remove("diff"));
         }),
         (": required counts is missing", |v| {
             v.as_object_mut().map(|o| o.remove("counts"));
@@ -361,8 +367,34 @@ fn report_model_follows_the_summary() {
             model.counts.error,
             model.counts.flaky
         ),
-        (8, 2, 2, 1)
+        (10, 3, 2, 1)
     );
+    let drifted = model
+        .checks
+        .iter()
+        .find(|c| c.id == "deployed.config")
+        .expect("fixture has a drifted calibration check");
+    let statuses: Vec<(&str, &str, bool)> = drifted
+        .findings
+        .iter()
+        .map(|f| (f.kind.as_str(), f.status.as_str(), f.diff.is_some()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("differs", "drift", true),
+            ("missing", "drift", false),
+            ("extra", "drift", false),
+            ("differs", "waived", true),
+            ("mode_differs", "waiver_expired", false),
+            ("unreadable", "error", false),
+        ]
+    );
+    assert_eq!(
+        drifted.findings[0].diff.as_deref(),
+        Some(fixtures::ROUTER_DIFF)
+    );
+    assert!(model.checks[0].findings.is_empty());
     let blocked = model
         .checks
         .iter()

@@ -1,4 +1,4 @@
-use auditwall_harness::result::{RunSummary, Verdict};
+use auditwall_harness::result::{FindingStatus, RunSummary, Verdict};
 use auditwall_reports::write_junit;
 use auditwall_spec::{Suite, Value};
 
@@ -60,7 +60,10 @@ fn one_testsuite_per_suite_and_one_testcase_per_check() {
                     "model.weights"
                 ]
             ),
-            ("calibration", vec!["router.config"]),
+            (
+                "calibration",
+                vec!["router.config", "deployed.config", "hub.config"]
+            ),
             ("drills", vec!["router.failover"]),
             ("scenarios", vec!["hub.goodnight"]),
         ]
@@ -181,5 +184,100 @@ fn hostile_text_is_sanitized_and_still_parses() {
             .find(|n| n.has_tag_name("testsuite"))
             .and_then(|n| n.attribute("hostname")),
         Some("hostname")
+    );
+}
+
+#[test]
+fn every_counted_finding_and_its_whole_diff_is_inside_the_failure() {
+    let xml = junit(&fixtures::summary());
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+    let case = testcase(&doc, "deployed.config");
+    let failure = child(case, "failure");
+    assert_eq!(failure.attribute("type"), Some("drift"));
+    assert_eq!(
+        failure.attribute("message"),
+        Some("4 of 7 deployed files drifted (1 waived); 1 could not be checked")
+    );
+    let d = "/srv/homelab/deployed";
+    assert_eq!(
+        failure.text(),
+        Some(
+            format!(
+                "4 of 7 deployed files drifted (1 waived); 1 could not be checked\n\
+                 drift  {d}/router.yaml: content differs from canonical templates/router.yaml.tmpl\n\
+                 {}\
+                 drift  {d}/hub.yaml: missing (canonical: templates/hub.yaml.tmpl)\n\
+                 drift  {d}/conf.d/old-router.yaml: unmanaged file in managed directory {d}/conf.d\n\
+                 waiver_expired  {d}/models.env: mode is 0644, expected 0600 (waiver expired 2026-11-01)\n\
+                 error  {d}/secrets.env: cannot read {d}/secrets.env: Permission denied (os error 13)\n\
+                 at walls/homelab/calibration.yaml:9:3\n",
+                fixtures::ROUTER_DIFF
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        child(case, "system-out").text(),
+        Some(
+            format!(
+                "waived  {d}/watchdog.yaml: content differs from canonical templates/watchdog.yaml.tmpl\n\
+                 waived until 2026-12-31: restart backoff tuned for the slow fallback\n"
+            )
+            .as_str()
+        )
+    );
+}
+
+#[test]
+fn a_pass_with_a_waived_finding_stays_a_pass_and_shows_the_waiver() {
+    let xml = junit(&fixtures::summary());
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+    let case = testcase(&doc, "hub.config");
+    assert!(!case.children().any(|n| n.has_tag_name("failure")
+        || n.has_tag_name("error")
+        || n.has_tag_name("skipped")));
+    assert_eq!(
+        child(case, "system-out").text(),
+        Some(
+            "waived  /srv/homelab/deployed/hub-automations.yaml: \
+             content differs from canonical templates/hub-automations.yaml.tmpl\n"
+        )
+    );
+}
+
+#[test]
+fn a_hostile_diff_is_sanitized_and_reads_back_whole() {
+    let diff = "--- a (canonical)\n+++ b (deployed)\n@@ -1,1 +1,2 @@\n\
+                -x: \"]]>\"\n+x: \"]]>\u{7}\u{1b}[31mred\u{1b}[0m\"\n+y: ]]]]>\u{0}\n";
+    let clean = "--- a (canonical)\n+++ b (deployed)\n@@ -1,1 +1,2 @@\n\
+                 -x: \"]]>\"\n+x: \"]]>red\"\n+y: ]]]]>\n";
+    let mut drift = fixtures::check(Suite::Calibration, "c", Verdict::Drift, ("c.yaml", 1));
+    drift.findings = vec![fixtures::finding(
+        "/srv/x.yaml",
+        "differs",
+        FindingStatus::Drift,
+        "content differs from canonical x.tmpl",
+        Some(diff),
+    )];
+    let mut summary = fixtures::summary();
+    summary.results = vec![drift];
+
+    let xml = junit(&summary);
+    assert!(!xml.contains('\u{0}') && !xml.contains('\u{7}') && !xml.contains('\u{1b}'));
+    let doc = roxmltree::Document::parse(&xml).expect("sanitized JUnit must be well-formed XML");
+    let failure = child(testcase(&doc, "c"), "failure");
+    // No check message: the one-line summary is the first finding.
+    assert_eq!(
+        failure.attribute("message"),
+        Some("/srv/x.yaml: content differs from canonical x.tmpl")
+    );
+    assert_eq!(
+        failure.text(),
+        Some(
+            format!(
+                "drift  /srv/x.yaml: content differs from canonical x.tmpl\n{clean}at c.yaml:1:3\n"
+            )
+            .as_str()
+        )
     );
 }

@@ -1,4 +1,4 @@
-use auditwall_harness::result::Verdict;
+use auditwall_harness::result::{FindingStatus, Verdict};
 use auditwall_reports::render_markdown;
 use auditwall_spec::Suite;
 
@@ -31,9 +31,60 @@ fn an_all_green_run_has_no_failure_sections() {
     let mut summary = fixtures::summary();
     summary
         .results
-        .retain(|r| r.verdict == Verdict::Pass && !r.flaky);
+        .retain(|r| r.verdict == Verdict::Pass && !r.flaky && r.findings.is_empty());
     summary.deadline_exceeded = false;
     let md = render_markdown(&summary);
     assert!(md.starts_with("# auditwall: homelab — HEALTHY\n"));
-    assert!(!md.contains("## Not passing") && !md.contains("## Flaky") && !md.contains("Deadline"));
+    assert!(
+        !md.contains("## Not passing")
+            && !md.contains("## Findings")
+            && !md.contains("## Flaky")
+            && !md.contains("Deadline")
+    );
+}
+
+#[test]
+fn a_diff_containing_a_fence_gets_a_longer_fence() {
+    let diff = "--- README.md.tmpl (canonical)\n+++ /srv/README.md (deployed)\n@@ -1,3 +1,3 @@\n \
+                ```yaml\n-port: 1\n+port: 2\n ```\n";
+    let mut drift = fixtures::check(Suite::Calibration, "docs", Verdict::Drift, ("c.yaml", 1));
+    drift.findings = vec![fixtures::finding(
+        "/srv/README.md",
+        "differs",
+        FindingStatus::Drift,
+        "content differs from canonical README.md.tmpl\n# not a heading <b>",
+        Some(diff),
+    )];
+    let mut summary = fixtures::summary();
+    summary.results = vec![drift];
+    let md = render_markdown(&summary);
+    let findings = md
+        .split_once("## Findings\n")
+        .map(|(_, rest)| rest)
+        .expect("a findings section");
+    assert_eq!(
+        findings,
+        format!(
+            "\n### `calibration::docs` (drift)\n\n\
+             **drift** `/srv/README.md`: content differs from canonical README.md.tmpl<br># not a heading &lt;b&gt;\n\n\
+             ````diff\n{diff}````\n"
+        )
+    );
+}
+
+#[test]
+fn a_diff_block_keeps_tabs_and_drops_other_control_characters() {
+    let diff = "@@ -1,1 +1,1 @@\n-\tall:\n+\tall: \x1b[31mbuild\x07\r\n";
+    let mut drift = fixtures::check(Suite::Calibration, "make", Verdict::Drift, ("c.yaml", 1));
+    drift.findings = vec![fixtures::finding(
+        "/srv/Makefile",
+        "differs",
+        FindingStatus::Drift,
+        "content differs",
+        Some(diff),
+    )];
+    let mut summary = fixtures::summary();
+    summary.results = vec![drift];
+    assert!(render_markdown(&summary)
+        .contains("```diff\n@@ -1,1 +1,1 @@\n-\tall:\n+\tall: build\n```\n"));
 }

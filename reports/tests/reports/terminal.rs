@@ -1,5 +1,5 @@
 use auditwall_harness::event::Event;
-use auditwall_harness::result::Verdict;
+use auditwall_harness::result::{FindingStatus, Verdict};
 use auditwall_reports::{TermStyle, Terminal};
 use auditwall_spec::Suite;
 
@@ -110,5 +110,179 @@ fn text_from_the_system_under_test_cannot_repaint_a_pipe() {
         "  FAIL    probes::evil                              12ms  \\u{1b}[2J\\u{1b}[31mcleared\\u{d}hidden\\u{7}\n\
          \x20     - body contains 'ok': expected 'ok' (actual: \\u{1b}[32mok?)\n\
          \x20     at w.yaml:1:3\n"
+    );
+}
+
+fn plain_lines(result: auditwall_harness::result::CheckResult) -> Vec<String> {
+    render(
+        TermStyle::for_tty(false),
+        &[Event::CheckFinished { result }],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn a_huge_drift_is_capped_per_check_and_points_at_the_json_report() {
+    let wide = "x".repeat(1_000);
+    let mut big = format!(
+        "--- big.tmpl (canonical)\n+++ /srv/big.json (deployed)\n@@ -0,0 +1,247 @@\n+{wide}\n"
+    );
+    for i in 2..=247 {
+        big.push_str(&format!("+line {i}\n"));
+    }
+    let small: String = (1..=30).map(|i| format!("+small {i}\n")).collect();
+    let mut drift = fixtures::check(Suite::Calibration, "big", Verdict::Drift, ("w.yaml", 1));
+    drift.message = Some("60 deployed files drifted".into());
+    drift.findings = vec![
+        fixtures::finding(
+            "/srv/big.json",
+            "differs",
+            FindingStatus::Drift,
+            "content differs",
+            Some(&big),
+        ),
+        fixtures::finding(
+            "/srv/second.yaml",
+            "differs",
+            FindingStatus::Drift,
+            "content differs",
+            Some(&small),
+        ),
+    ];
+    for i in 3..=60 {
+        drift.findings.push(fixtures::finding(
+            &format!("/srv/f{i}.yaml"),
+            "missing",
+            FindingStatus::Drift,
+            "missing (canonical: f.tmpl)",
+            None,
+        ));
+    }
+
+    let lines = plain_lines(drift);
+    let expected_head = [
+        "  DRIFT   calibration::big                          12ms  60 deployed files drifted"
+            .to_string(),
+        "      drift  /srv/big.json: content differs".to_string(),
+        "        --- big.tmpl (canonical)".to_string(),
+        "        +++ /srv/big.json (deployed)".to_string(),
+        "        @@ -0,0 +1,247 @@".to_string(),
+        format!("        +{}…", "x".repeat(299)),
+        "        +line 2".to_string(),
+    ];
+    assert_eq!(lines[..7], expected_head);
+    // 200 diff lines in all: 3 headers and the first 197 added lines.
+    assert_eq!(lines[201], "        +line 197");
+    assert_eq!(
+        lines[202..205],
+        [
+            "        ... 50 more diff lines, see report.json",
+            "      drift  /srv/second.yaml: content differs",
+            "        ... 30 more diff lines, see report.json",
+        ]
+    );
+    // Then the 48 other findings that fit the listing, one line each, and the rest counted.
+    assert_eq!(
+        lines[205],
+        "      drift  /srv/f3.yaml: missing (canonical: f.tmpl)"
+    );
+    assert_eq!(
+        lines[252],
+        "      drift  /srv/f50.yaml: missing (canonical: f.tmpl)"
+    );
+    assert_eq!(
+        lines[253..],
+        [
+            "      ... 10 more findings, see report.json",
+            "      at w.yaml:1:3",
+        ]
+    );
+}
+
+#[test]
+fn diff_lines_are_coloured_by_what_they_are_and_never_without_colour() {
+    // Inside a hunk, `--- x` is a deleted line `-- x`, not a file header.
+    let diff = "--- a.tmpl (canonical)\n+++ /srv/a.sql (deployed)\n@@ -1,2 +1,2 @@\n \
+                keep\n--- old comment\n+-- new comment\n\\ No newline at end of file\n";
+    let mut drift = fixtures::check(Suite::Calibration, "sql", Verdict::Drift, ("w.yaml", 1));
+    drift.findings = vec![fixtures::finding(
+        "/srv/a.sql",
+        "differs",
+        FindingStatus::Drift,
+        "content differs",
+        Some(diff),
+    )];
+    let style = TermStyle {
+        color: true,
+        verbose: false,
+        progress: false,
+    };
+    let colored = render(
+        style,
+        &[Event::CheckFinished {
+            result: drift.clone(),
+        }],
+    );
+    let findings: Vec<&str> = colored.lines().skip(1).take(8).collect();
+    assert_eq!(
+        findings,
+        [
+            "      \x1b[33mdrift\x1b[0m  /srv/a.sql: content differs",
+            "        \x1b[1m--- a.tmpl (canonical)\x1b[0m",
+            "        \x1b[1m+++ /srv/a.sql (deployed)\x1b[0m",
+            "        \x1b[36m@@ -1,2 +1,2 @@\x1b[0m",
+            "         keep",
+            "        \x1b[31m--- old comment\x1b[0m",
+            "        \x1b[32m+-- new comment\x1b[0m",
+            "        \\ No newline at end of file",
+        ]
+    );
+    let plain = render(
+        TermStyle::for_tty(false),
+        &[Event::CheckFinished { result: drift }],
+    );
+    assert!(!plain.contains('\x1b'));
+    assert!(plain.contains("\n        --- old comment\n        +-- new comment\n"));
+}
+
+#[test]
+fn a_diff_cannot_repaint_the_terminal_and_crlf_drift_stays_visible() {
+    let diff = "@@ -1,1 +1,1 @@\n-a: 1\n+a: 1\r\n+\x1b[2Jgone\n";
+    let mut drift = fixtures::check(Suite::Calibration, "crlf", Verdict::Drift, ("w.yaml", 1));
+    drift.findings = vec![fixtures::finding(
+        "/srv/a\x1b[31m.yaml",
+        "differs",
+        FindingStatus::Drift,
+        "content differs",
+        Some(diff),
+    )];
+    assert_eq!(
+        plain_lines(drift)[1..6],
+        [
+            "      drift  /srv/a\\u{1b}[31m.yaml: content differs",
+            "        @@ -1,1 +1,1 @@",
+            "        -a: 1",
+            "        +a: 1\\u{d}",
+            "        +\\u{1b}[2Jgone",
+        ]
+    );
+}
+
+#[test]
+fn a_waived_finding_is_one_line_without_its_diff() {
+    let mut failing = fixtures::drifted_calibration();
+    failing
+        .findings
+        .retain(|f| f.status == FindingStatus::Waived);
+    let lines = plain_lines(failing);
+    assert_eq!(
+        lines[1..4],
+        [
+            "      waived  /srv/homelab/deployed/watchdog.yaml: content differs from canonical templates/watchdog.yaml.tmpl",
+            "        waived until 2026-12-31: restart backoff tuned for the slow fallback",
+            "      at walls/homelab/calibration.yaml:9:3",
+        ]
     );
 }
