@@ -19,6 +19,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a wall's checks and write JUnit, JSON and Markdown reports.
     Verify(VerifyArgs),
+    /// Compare deployed files with their canonical sources (the calibration suite); with
+    /// --write, put canonical content in place first (backups kept), then check.
+    Calibrate(CalibrateArgs),
     /// Validate a wall, resolve its profile and check its prerequisites on this host.
     Doctor(WallArgs),
     /// List the checks a wall would run (after filters), one per line.
@@ -53,7 +56,7 @@ pub struct SystemArgs {
 #[derive(Debug, Args)]
 pub struct FaultArgs {
     /// none, hang-chat, wrong-answer, success-false, goodnight-no-lock, config-drift,
-    /// crash-loop, port-hijack, stale-binary
+    /// crash-loop, port-hijack, stale-binary, silent-failover
     pub mode: String,
     #[command(flatten)]
     pub system: SystemArgs,
@@ -132,6 +135,35 @@ pub struct VerifyArgs {
     /// Print the plan and exit without running anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Where to write junit.xml, report.json and summary.md
+    /// [default: .auditwall/reports/<run-id>].
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Also print every observation of every check.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Colors and live progress: auto (only on a terminal, honouring NO_COLOR), always, never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    #[command(flatten)]
+    pub wall: WallArgs,
+    /// Only the calibration checks whose id or suite::id matches this glob (repeatable).
+    #[arg(long = "id", value_name = "GLOB")]
+    pub ids: Vec<String>,
+    /// Only report drift (the default): exit 1 when a deployed file drifted.
+    #[arg(long, conflicts_with = "write")]
+    pub check: bool,
+    /// Render canonical content into the deployed files atomically, keeping a backup of
+    /// every file replaced, then check. Files marked `managed: false` are left alone.
+    #[arg(long)]
+    pub write: bool,
+    /// With --write, also overwrite files marked `managed: false`.
+    #[arg(long, requires = "write")]
+    pub adopt_unmanaged: bool,
     /// Where to write junit.xml, report.json and summary.md
     /// [default: .auditwall/reports/<run-id>].
     #[arg(long, value_name = "DIR")]

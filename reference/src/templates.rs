@@ -21,7 +21,8 @@ pub struct Template {
 }
 
 /// Every service's template. Placeholders: `ports.model_primary`, `ports.model_fallback`,
-/// `ports.router`, `ports.hub`.
+/// `ports.primary_proxy` (the router reaches model-primary through it), `ports.router`,
+/// `ports.hub`.
 pub const TEMPLATES: &[Template] = &[
     Template {
         service: "model-primary",

@@ -2,9 +2,15 @@
 //! start every service as a process of the current executable, and stop them all.
 //!
 //! Owns: the system's layout on disk (deployed configs, logs, state), port choice, the
-//! service specs, the live profile layer that tells a wall where the system listens, and the
-//! entry point a service process runs ([`serve_from_env`]).
+//! service specs, the fault proxy between the router and model-primary, the live profile
+//! layer that tells a wall where the system listens, and the entry point a service process
+//! runs ([`serve_from_env`]).
 //! Must not touch: checks, verdicts or output.
+//!
+//! The router reaches model-primary through a [`FaultProxy`] on the `primary-proxy` port,
+//! run by whoever owns the [`ReferenceSystem`] (a thread of that process, so it cannot
+//! outlive it). The proxy breaks the network path alone: model-primary itself stays healthy,
+//! and the watchdog keeps probing it directly.
 //!
 //! A service process is this same executable started with `AUDITWALL_SERVE=<service>`,
 //! `AUDITWALL_SERVE_CONFIG=<file>` and `AUDITWALL_SERVE_LISTEN=<addr>`: any binary that calls
@@ -19,11 +25,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use auditwall_reference::{hub, model, router, templates};
 use auditwall_spec::{parse_document, SourceFile};
 
+use crate::proxy::{FaultProxy, Mode};
 use crate::readiness::{http_request, parse_loopback_url};
 use crate::{Readiness, RuntimeError, RuntimeErrorKind, ServiceManager, ServiceSpec, Supervisor};
 
 /// The services of the reference system, in start order (backends before the router).
 pub const SERVICES: [&str; 4] = ["model-primary", "model-fallback", "hub", "router"];
+
+/// The port of the fault proxy the router reaches model-primary through.
+pub const PRIMARY_PROXY: &str = "primary-proxy";
 
 const ENV_SERVE: &str = "AUDITWALL_SERVE";
 const ENV_CONFIG: &str = "AUDITWALL_SERVE_CONFIG";
@@ -63,7 +73,8 @@ impl Layout {
     }
 }
 
-/// The loopback port of each service, plus the supervisor's watchdog and control API.
+/// The loopback port of each service, plus the primary's fault proxy and the supervisor's
+/// watchdog and control API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ports(pub BTreeMap<String, u16>);
 
@@ -86,7 +97,10 @@ impl Ports {
         // Hold every listener until all are chosen so no two services get the same port.
         let mut held = Vec::new();
         let mut next = seed % span;
-        for service in SERVICES.iter().chain(["watchdog", "control"].iter()) {
+        for service in SERVICES
+            .iter()
+            .chain([PRIMARY_PROXY, "watchdog", "control"].iter())
+        {
             let mut tries = 0;
             let (listener, port) = loop {
                 let port = low + (next % span) as u16;
@@ -159,10 +173,13 @@ pub enum Fault {
     PortHijack,
     /// the services' binary on disk is replaced: the running processes are stale.
     StaleBinary,
+    /// the router serves every chat from model-fallback (answers stay right): the path to
+    /// model-primary refuses connections while model-primary itself is healthy.
+    SilentFailover,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 10] = [
         Fault::None,
         Fault::HangChat,
         Fault::WrongAnswer,
@@ -172,6 +189,7 @@ impl Fault {
         Fault::CrashLoop,
         Fault::PortHijack,
         Fault::StaleBinary,
+        Fault::SilentFailover,
     ];
 
     pub fn name(self) -> &'static str {
@@ -185,6 +203,7 @@ impl Fault {
             Fault::CrashLoop => "crash-loop",
             Fault::PortHijack => "port-hijack",
             Fault::StaleBinary => "stale-binary",
+            Fault::SilentFailover => "silent-failover",
         }
     }
 
@@ -209,6 +228,7 @@ pub struct ReferenceSystem {
     exe: PathBuf,
     source_exe: PathBuf,
     crash_loop: bool,
+    primary_proxy: FaultProxy,
 }
 
 impl ReferenceSystem {
@@ -231,6 +251,11 @@ impl ReferenceSystem {
         let exe = layout.bin_dir().join(BINARY);
         install_binary(source_exe, &exe)?;
         let supervisor = Supervisor::new(layout.state_file())?;
+        // Before the router, which connects through it; model-primary need not be up yet.
+        let primary_proxy = FaultProxy::start(
+            SocketAddr::from(([127, 0, 0, 1], ports.get(PRIMARY_PROXY))),
+            SocketAddr::from(([127, 0, 0, 1], ports.get("model-primary"))),
+        )?;
         let mut system = ReferenceSystem {
             supervisor,
             layout,
@@ -238,6 +263,7 @@ impl ReferenceSystem {
             exe,
             source_exe: source_exe.to_path_buf(),
             crash_loop: false,
+            primary_proxy,
         };
         for service in SERVICES {
             if let Err(e) = system.start_service(service) {
@@ -282,6 +308,12 @@ impl ReferenceSystem {
     /// The profile layer (YAML) that points a wall at this running system.
     pub fn profile_layer(&self) -> String {
         profile_layer(&self.ports, &self.layout)
+    }
+
+    /// Switches the fault proxy between the router and model-primary into `mode`; returns
+    /// once new connections see it. [`Fault::None`] puts it back to [`Mode::Pass`].
+    pub fn set_primary_proxy(&self, mode: Mode) -> Result<(), RuntimeError> {
+        self.primary_proxy.set_mode(mode)
     }
 
     /// Switches a fault mode on (or, with [`Fault::None`], everything off again).
@@ -331,6 +363,14 @@ impl ReferenceSystem {
                     self.exe.display()
                 ))
             }
+            Fault::SilentFailover => {
+                self.set_primary_proxy(Mode::Refuse)?;
+                Ok(format!(
+                    "{PRIMARY_PROXY} (port {}) refuses connections: the router now serves \
+                     every chat from model-fallback while model-primary stays healthy",
+                    self.ports.get(PRIMARY_PROXY)
+                ))
+            }
         }
     }
 
@@ -354,10 +394,11 @@ impl ReferenceSystem {
         }
     }
 
-    /// Restores everything: deployed configs, the binary, the hub's port, fault modes, and
-    /// restarts whatever a fault left dead or stale.
+    /// Restores everything: deployed configs, the binary, the hub's port, the primary's proxy,
+    /// fault modes, and restarts whatever a fault left dead or stale.
     fn clear(&mut self) -> Result<String, RuntimeError> {
         render_configs(&self.layout, &self.ports)?;
+        self.set_primary_proxy(Mode::Pass)?;
         self.crash_loop = false;
         let mut restarted = Vec::new();
         if self
@@ -398,9 +439,12 @@ impl ReferenceSystem {
         })
     }
 
-    /// Stops every service and removes the state file.
+    /// Stops every service and the primary's proxy, and removes the state file.
     pub fn stop(mut self) -> Result<crate::DownReport, RuntimeError> {
-        self.supervisor.down()
+        let down = self.supervisor.down();
+        let proxy = self.primary_proxy.stop();
+        let down = down?;
+        proxy.map(|()| down)
     }
 }
 
@@ -582,6 +626,30 @@ fn serve(service: &str) -> Result<i32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_fault_mode_has_a_cli_name_that_parses_back() {
+        let names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "none",
+                "hang-chat",
+                "wrong-answer",
+                "success-false",
+                "goodnight-no-lock",
+                "config-drift",
+                "crash-loop",
+                "port-hijack",
+                "stale-binary",
+                "silent-failover",
+            ]
+        );
+        for fault in Fault::ALL {
+            assert_eq!(Fault::parse(fault.name()), Some(fault));
+        }
+        assert_eq!(Fault::parse("silent_failover"), None);
+    }
 
     #[test]
     fn the_profile_layer_names_every_port_endpoint_and_path() {

@@ -175,7 +175,7 @@ fn every_template_renders_and_parses_into_its_config() {
     assert_eq!(
         urls,
         [
-            ("model-primary", "http://127.0.0.1:8101"),
+            ("model-primary", "http://127.0.0.1:8104"),
             ("model-fallback", "http://127.0.0.1:8102")
         ]
     );

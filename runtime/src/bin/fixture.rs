@@ -8,6 +8,9 @@
 //! stdin closes (at most ten minutes) and stops it.
 //! The service is spawned from the main thread, which lives as long as the process, as
 //! `PR_SET_PDEATHSIG` requires. Not part of the library API.
+//!
+//! It also hosts reference services (see `system::serve_from_env`), so tests can start a
+//! whole `ReferenceSystem` from this binary.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -21,6 +24,9 @@ const USAGE: &str =
 const MAX_LIFETIME: Duration = Duration::from_secs(600);
 
 fn main() -> ExitCode {
+    if let Some(code) = auditwall_runtime::system::serve_from_env() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [state, name, port, program, rest @ ..] = args.as_slice() else {
         eprintln!("{USAGE}");
