@@ -7,6 +7,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::Context;
+use auditwall_calibration::{append_ledger, DEFAULT_LEDGER_CAP};
+use auditwall_harness::calibrate::{self, Calibrator};
 use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter, Partition, Plan};
@@ -28,6 +30,7 @@ use crate::system;
 pub fn run(cli: crate::cli::Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Verify(args) => verify(args),
+        Command::Calibrate(args) => crate::calibrate::calibrate(args),
         Command::Doctor(args) => doctor(args),
         Command::List(args) => list(args),
         Command::Profile {
@@ -54,7 +57,7 @@ fn load_wall(args: &WallArgs) -> anyhow::Result<(WallSource, LoadedWall)> {
     load_wall_with(args, Vec::new())
 }
 
-fn load_wall_with(
+pub(crate) fn load_wall_with(
     args: &WallArgs,
     live_layers: Vec<(String, String)>,
 ) -> anyhow::Result<(WallSource, LoadedWall)> {
@@ -78,7 +81,7 @@ fn load_wall_with(
     Ok((source, loaded))
 }
 
-fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
+pub(crate) fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
     let partition = args
         .partition
         .as_deref()
@@ -159,7 +162,7 @@ fn print_plan(plan: &Plan, overrides: &Overrides, out: &mut impl Write) -> std::
             out,
             "{:<48} {:<8} {}  timeout {}  retries {}{notes}",
             p.name(),
-            c.probe.kind(),
+            c.kind_name(),
             c.severity,
             auditwall_spec::render_duration(overrides.timeout.unwrap_or(c.timeout)),
             overrides.retries.unwrap_or(c.retries)
@@ -184,7 +187,7 @@ fn list(args: ListArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     // Validate the flags, the wall and the filters before starting anything, so bad input
     // never starts the system.
     let overrides = Overrides::parse(&args)?;
@@ -230,6 +233,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     };
     let source = source(&args.wall);
     let settings = &loaded.wall.settings;
+    let calibrator = Arc::new(Calibrator::new(&loaded.wall.calibration));
     let opts = RunOptions {
         jobs: args.jobs.unwrap_or(settings.jobs).max(1),
         deadline: overrides.deadline.unwrap_or(settings.deadline),
@@ -238,6 +242,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         allow_disruptive: args.allow_disruptive || settings.allow_disruptive,
         retry_backoff: Duration::from_millis(200),
         interrupt: Some(Arc::new(Notify::new())),
+        calibrator: calibrator.clone(),
     };
     let wall_dir = match &source {
         WallSource::Dir(d) => Some(d.clone()),
@@ -307,6 +312,15 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("writing reports to {}", report_dir.display()))?;
     drop(terminal);
     println!("reports: {}", paths.dir.display());
+    if let Some(entry) = calibrate::ledger_entry(&summary, &loaded.wall_digest) {
+        // The soak and release gates read this later: failing to record it is not a detail.
+        let ledger = calibrator.resolve(&loaded.wall.calibration.ledger);
+        append_ledger(&ledger, entry, DEFAULT_LEDGER_CAP).map_err(|e| {
+            Error::harness(format!(
+                "cannot record the run in the calibration ledger: {e}"
+            ))
+        })?;
+    }
     if let Some(Err(e)) = system.map(PrivateSystem::stop) {
         eprintln!("warning: stopping the reference system: {e}");
     }

@@ -1,5 +1,6 @@
 //! The `auditwall` command: parse arguments, run one command, map the outcome to an exit code.
 
+mod calibrate;
 mod cli;
 mod commands;
 mod exit;

@@ -17,6 +17,13 @@ pub struct Date {
 }
 
 impl Date {
+    /// 1970-01-01, the Unix epoch.
+    pub const EPOCH: Date = Date {
+        year: 1970,
+        month: 1,
+        day: 1,
+    };
+
     /// `None` unless `year` is 1..=9999 and the day exists in that month.
     pub fn new(year: u16, month: u8, day: u8) -> Option<Date> {
         let valid = (1..=9999).contains(&year)

@@ -166,25 +166,28 @@ impl Finding {
     pub fn message(&self) -> String {
         let path = self.path.display();
         match &self.kind {
-            FindingKind::Missing { canonical } => {
-                format!("{path}: missing (canonical: {canonical})")
+            FindingKind::Differs { diff, .. } => format!("{path}: {}\n{diff}", self.summary()),
+            _ => format!("{path}: {}", self.summary()),
+        }
+    }
+
+    /// What is wrong with the path, in one line: no path, no diff (reports show those apart).
+    pub fn summary(&self) -> String {
+        match &self.kind {
+            FindingKind::Missing { canonical } => format!("missing (canonical: {canonical})"),
+            FindingKind::Extra { dir } => {
+                format!("unmanaged file in managed directory {}", dir.display())
             }
-            FindingKind::Extra { dir } => format!(
-                "{path}: unmanaged file in managed directory {}",
-                dir.display()
-            ),
-            FindingKind::Differs { diff, .. } => {
-                format!("{path}: content differs from canonical\n{diff}")
-            }
+            FindingKind::Differs { .. } => "content differs from canonical".to_string(),
             FindingKind::BinaryDiffers {
                 canonical_sha256,
                 deployed_sha256,
             } => format!(
-                "{path}: binary content differs from canonical \
+                "binary content differs from canonical \
                  (sha256 canonical {canonical_sha256}, deployed {deployed_sha256})"
             ),
             FindingKind::ModeDiffers { expected, actual } => {
-                format!("{path}: mode is {actual:04o}, expected {expected:04o}")
+                format!("mode is {actual:04o}, expected {expected:04o}")
             }
             FindingKind::TooLarge {
                 bytes,
@@ -192,20 +195,27 @@ impl Finding {
                 canonical_sha256,
                 deployed_sha256,
             } => format!(
-                "{path}: too large to diff ({bytes} bytes, limit {limit}); compared by sha256: \
+                "too large to diff ({bytes} bytes, limit {limit}); compared by sha256: \
                  differs (canonical {canonical_sha256}, deployed {deployed_sha256})"
             ),
             FindingKind::Unreadable { file, error } => {
-                format!("{path}: cannot read {}: {error}", file.display())
+                format!("cannot read {}: {error}", file.display())
             }
             FindingKind::OutsideRoots { resolved } => format!(
-                "{path}: resolves to {}, outside the allowed roots; not read or written",
+                "resolves to {}, outside the allowed roots; not read or written",
                 resolved.display()
             ),
-            FindingKind::CanonicalMissing { canonical } => format!(
-                "{path}: canonical source {} does not exist",
-                canonical.display()
-            ),
+            FindingKind::CanonicalMissing { canonical } => {
+                format!("canonical source {} does not exist", canonical.display())
+            }
+        }
+    }
+
+    /// The unified diff, for `Differs`.
+    pub fn diff(&self) -> Option<&str> {
+        match &self.kind {
+            FindingKind::Differs { diff, .. } => Some(diff),
+            _ => None,
         }
     }
 }

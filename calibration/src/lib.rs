@@ -31,6 +31,6 @@ pub use ledger::{
     append_ledger, read_ledger, Ledger, LedgerEntry, LedgerFinding, DEFAULT_LEDGER_CAP,
     LEDGER_FORMAT,
 };
-pub use model::{DirRule, Limits, Pair, Source};
+pub use model::{DirRule, DirSource, Limits, Pair, Source};
 pub use waiver::{apply_waivers, Judged, JudgedReport, Status, Waiver};
 pub use write::{write, WriteAction, WriteOptions, WriteOutcome, WriteReport};

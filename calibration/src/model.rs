@@ -57,8 +57,7 @@ impl Pair {
 /// same relative path, and a selected deployed file with no canonical counterpart is `Extra`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirRule {
-    /// Plain files, read as is (templates are rendered by the caller into [`Pair`]s).
-    pub canonical_dir: PathBuf,
+    pub canonical: DirSource,
     /// Absolute; it must resolve inside the allowed roots.
     pub deployed_dir: PathBuf,
     /// Globs over the path relative to the directory, `/`-separated, where `*` never crosses
@@ -70,11 +69,22 @@ pub struct DirRule {
     pub managed: bool,
 }
 
+/// The canonical side of a managed directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirSource {
+    /// A directory of plain files, read as is.
+    Dir(PathBuf),
+    /// Files the caller already has, as (path relative to the deployed directory, source):
+    /// e.g. templates rendered with the host profile.
+    Files(Vec<(PathBuf, Source)>),
+}
+
 impl DirRule {
-    /// A managed rule selecting every file, with no mode requirement.
+    /// A managed rule over a canonical directory, selecting every file, with no mode
+    /// requirement.
     pub fn new(canonical_dir: impl Into<PathBuf>, deployed_dir: impl Into<PathBuf>) -> Self {
         DirRule {
-            canonical_dir: canonical_dir.into(),
+            canonical: DirSource::Dir(canonical_dir.into()),
             deployed_dir: deployed_dir.into(),
             include: Vec::new(),
             exclude: Vec::new(),

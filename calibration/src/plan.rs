@@ -15,7 +15,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use crate::compare::Canonical;
 use crate::error::{CalibrationError, Kind, Result};
 use crate::finding::{Finding, FindingKind};
-use crate::model::{DirRule, Pair, Source};
+use crate::model::{DirRule, DirSource, Pair, Source};
 use crate::roots::{normalize_lexically, require_absolute, Placement, Roots};
 
 /// One deployed file to compare with its canonical source.
@@ -36,7 +36,11 @@ pub(crate) struct Plan<'a> {
     pub(crate) findings: Vec<Finding>,
 }
 
-pub(crate) fn plan<'a>(pairs: &'a [Pair], dirs: &[DirRule], roots: &[PathBuf]) -> Result<Plan<'a>> {
+pub(crate) fn plan<'a>(
+    pairs: &'a [Pair],
+    dirs: &'a [DirRule],
+    roots: &[PathBuf],
+) -> Result<Plan<'a>> {
     let roots = Roots::new(roots)?;
     let mut plan = Plan {
         items: Vec::new(),
@@ -45,11 +49,13 @@ pub(crate) fn plan<'a>(pairs: &'a [Pair], dirs: &[DirRule], roots: &[PathBuf]) -
     for pair in pairs {
         require_absolute(&pair.deployed)?;
         check_mode(pair.mode, &pair.deployed)?;
-        let canonical = match &pair.canonical {
-            Source::Text { name, text } => Canonical::Text { name, text },
-            Source::File(path) => Canonical::File(path.clone()),
-        };
-        plan.add(&roots, canonical, &pair.deployed, pair.mode, pair.managed);
+        plan.add(
+            &roots,
+            canonical(&pair.canonical),
+            &pair.deployed,
+            pair.mode,
+            pair.managed,
+        );
     }
     let mut extras = Vec::new();
     for rule in dirs {
@@ -108,6 +114,13 @@ impl<'a> Plan<'a> {
     }
 }
 
+fn canonical(source: &Source) -> Canonical<'_> {
+    match source {
+        Source::Text { name, text } => Canonical::Text { name, text },
+        Source::File(path) => Canonical::File(path.clone()),
+    }
+}
+
 fn check_mode(mode: Option<u32>, path: &Path) -> Result<()> {
     match mode {
         Some(mode) if mode > 0o7777 => Err(CalibrationError::new(
@@ -120,7 +133,7 @@ fn check_mode(mode: Option<u32>, path: &Path) -> Result<()> {
 }
 
 fn expand_dir<'a>(
-    rule: &DirRule,
+    rule: &'a DirRule,
     roots: &Roots,
     plan: &mut Plan<'a>,
     extras: &mut Vec<(PathBuf, PathBuf)>,
@@ -144,37 +157,50 @@ fn expand_dir<'a>(
             return Ok(());
         }
     };
-    let canonical_files = match list_dir(&rule.canonical_dir) {
-        Ok(Some(files)) => files,
-        Ok(None) => {
-            plan.findings.push(Finding {
-                path: shown_dir,
-                kind: FindingKind::CanonicalMissing {
-                    canonical: rule.canonical_dir.clone(),
-                },
-            });
-            return Ok(());
-        }
-        Err(error) => {
-            plan.findings.push(Finding {
-                path: shown_dir,
-                kind: FindingKind::Unreadable {
-                    file: rule.canonical_dir.clone(),
-                    error,
-                },
-            });
-            return Ok(());
-        }
+    let canonical_files: BTreeMap<PathBuf, Canonical<'a>> = match &rule.canonical {
+        DirSource::Files(files) => files
+            .iter()
+            .map(|(relative, source)| (relative.clone(), canonical(source)))
+            .collect(),
+        DirSource::Dir(dir) => match list_dir(dir) {
+            Ok(Some(files)) => files
+                .into_iter()
+                .map(|relative| {
+                    let file = Canonical::File(dir.join(&relative));
+                    (relative, file)
+                })
+                .collect(),
+            Ok(None) => {
+                plan.findings.push(Finding {
+                    path: shown_dir,
+                    kind: FindingKind::CanonicalMissing {
+                        canonical: dir.clone(),
+                    },
+                });
+                return Ok(());
+            }
+            Err(error) => {
+                plan.findings.push(Finding {
+                    path: shown_dir,
+                    kind: FindingKind::Unreadable {
+                        file: dir.clone(),
+                        error,
+                    },
+                });
+                return Ok(());
+            }
+        },
     };
-    let canonical_files: BTreeSet<PathBuf> = canonical_files
+    let canonical_files: BTreeMap<PathBuf, Canonical<'a>> = canonical_files
         .into_iter()
-        .filter(|relative| selected(relative))
+        .filter(|(relative, _)| selected(relative))
         .collect();
-    for relative in &canonical_files {
+    let managed: BTreeSet<PathBuf> = canonical_files.keys().cloned().collect();
+    for (relative, source) in canonical_files {
         plan.add(
             roots,
-            Canonical::File(rule.canonical_dir.join(relative)),
-            &shown_dir.join(relative),
+            source,
+            &shown_dir.join(&relative),
             rule.mode,
             rule.managed,
         );
@@ -185,7 +211,7 @@ fn expand_dir<'a>(
         Ok(Some(deployed_files)) => extras.extend(
             deployed_files
                 .into_iter()
-                .filter(|relative| selected(relative) && !canonical_files.contains(relative))
+                .filter(|relative| selected(relative) && !managed.contains(relative))
                 .map(|relative| (shown_dir.join(relative), shown_dir.clone())),
         ),
         Err(error) => plan.findings.push(Finding {

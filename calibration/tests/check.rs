@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use auditwall_calibration::{
-    check, DirRule, Finding, FindingKind, FindingTag, Kind, Limits, Pair, Report, Source,
+    check, DirRule, DirSource, Finding, FindingKind, FindingTag, Kind, Limits, Pair, Report, Source,
 };
 use common::{chmod, put, text_pair, World};
 
@@ -679,4 +679,57 @@ fn finding_tags_parse_by_name_and_name_the_choices_when_wrong() {
                 .to_string()
         )
     );
+}
+
+#[test]
+fn a_directory_of_listed_sources_manages_the_deployed_directory_like_a_canonical_one() {
+    let world = World::new();
+    let deployed = world.root.join("conf.d");
+    put(&deployed.join("router.yaml"), "port: 1\n");
+    put(&deployed.join("stray.yaml"), "x\n");
+    let rule = DirRule {
+        canonical: DirSource::Files(vec![
+            (
+                PathBuf::from("router.yaml"),
+                Source::Text {
+                    name: "canonical/router.yaml.tmpl".into(),
+                    text: "port: 2\n".into(),
+                },
+            ),
+            (
+                PathBuf::from("hub.yaml"),
+                Source::Text {
+                    name: "canonical/hub.yaml.tmpl".into(),
+                    text: "fault: none\n".into(),
+                },
+            ),
+            (
+                PathBuf::from("notes.txt"),
+                Source::Text {
+                    name: "canonical/notes.txt".into(),
+                    text: "excluded\n".into(),
+                },
+            ),
+        ]),
+        include: vec!["*.yaml".into()],
+        ..DirRule::new("unused", &deployed)
+    };
+    let report = run(&world, &[], &[rule]);
+    let tags: Vec<(PathBuf, FindingTag)> = report
+        .findings
+        .iter()
+        .map(|f| (f.path.clone(), f.kind.tag()))
+        .collect();
+    assert_eq!(
+        tags,
+        vec![
+            (deployed.join("hub.yaml"), FindingTag::Missing),
+            (deployed.join("router.yaml"), FindingTag::Differs),
+            (deployed.join("stray.yaml"), FindingTag::Extra),
+        ]
+    );
+    assert_eq!(report.checked, 2);
+    let diff = report.findings[1].diff().expect("a diff");
+    assert!(diff.contains("--- canonical/router.yaml.tmpl"), "{diff}");
+    assert!(diff.contains("-port: 2\n+port: 1"), "{diff}");
 }

@@ -15,9 +15,10 @@
 
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use auditwall_harness::calibrate::Calibrator;
 use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::load::{self, LoadOptions, WallSource};
 use auditwall_harness::plan::{self, Filter, Plan};
@@ -63,6 +64,7 @@ fn options(jobs: usize) -> RunOptions {
         allow_disruptive: false,
         retry_backoff: Duration::from_millis(200),
         interrupt: None,
+        calibrator: Arc::new(Calibrator::new(&Default::default())),
     }
 }
 
@@ -92,7 +94,9 @@ fn run_bare(rt: &Runtime, plan: &Plan, jobs: usize, prober: &Prober) -> usize {
                     ok += 1;
                 }
             }
-            let probe = planned.check.probe.clone();
+            let Some(probe) = planned.check.probe().cloned() else {
+                continue;
+            };
             let prober = prober.clone();
             running.spawn(async move { prober.run(&probe, Duration::from_secs(5)).await.is_ok() });
         }

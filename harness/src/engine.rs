@@ -11,10 +11,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use auditwall_probes::{ProbeError, ProbeErrorKind, Prober};
 use auditwall_spec::condition::Judgement;
-use auditwall_spec::{render_duration, Check, Observations, Value};
+use auditwall_spec::{render_duration, Calibration, Check, CheckKind, Observations, Value};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use crate::calibrate::{Calibrator, Outcome};
 use crate::event::Event;
 use crate::plan::Plan;
 use crate::result::{CheckResult, RunInfo, RunSummary, Verdict};
@@ -32,6 +33,8 @@ pub struct RunOptions {
     /// Notified to stop early (Ctrl-C, SIGTERM): running checks are cancelled — their
     /// processes killed — and the summary still lists every planned check.
     pub interrupt: Option<Arc<Notify>>,
+    /// Runs calibration checks: the wall's calibration settings, base directory and today.
+    pub calibrator: Arc<Calibrator>,
 }
 
 /// Where events go. A `Vec`-collecting receiver makes engine tests trivial.
@@ -333,6 +336,20 @@ pub async fn execute(
     let started_at = SystemTime::now();
     let started = Instant::now();
     let timeout = opts.timeout.unwrap_or(check.timeout);
+    let probe = match &check.kind {
+        CheckKind::Probe { probe, .. } => probe,
+        CheckKind::Calibration(cal) => {
+            let outcome = calibrate(cal, &opts.calibrator, timeout).await;
+            return CheckResult {
+                attempts: 1,
+                started_at: Some(started_at),
+                duration: started.elapsed(),
+                observations: outcome.observations,
+                findings: outcome.findings,
+                ..unrun(check, outcome.verdict, outcome.message, None)
+            };
+        }
+    };
     let max_attempts = 1 + opts.retries.unwrap_or(check.retries);
     let mut attempt = 0;
     loop {
@@ -340,7 +357,7 @@ pub async fn execute(
         // The probe bounds itself by `timeout`; the outer bound catches a probe that does not.
         let outcome = match tokio::time::timeout(
             timeout.saturating_add(Duration::from_millis(500)),
-            prober.run(&check.probe, timeout),
+            prober.run(probe, timeout),
         )
         .await
         {
@@ -383,6 +400,28 @@ pub async fn execute(
     }
 }
 
+/// Compares files off the async threads, bounded by the check's timeout (the diff has its
+/// own time cap; the timeout also covers slow disks and huge directories).
+async fn calibrate(cal: &Calibration, calibrator: &Arc<Calibrator>, timeout: Duration) -> Outcome {
+    let cal = cal.clone();
+    let calibrator = calibrator.clone();
+    let task = tokio::task::spawn_blocking(move || calibrator.check(&cal));
+    let error = |message: String| Outcome {
+        verdict: Verdict::Error,
+        message: Some(message),
+        findings: Vec::new(),
+        observations: Observations::new(),
+    };
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => error(format!("calibration failed: {e}")),
+        Err(_) => error(format!(
+            "calibration timed out after {}",
+            render_duration(timeout)
+        )),
+    }
+}
+
 /// Turns what a probe measured into a verdict: a broken contract is `fail`, a missed budget
 /// alone is `drift`, a probe that could not run is `error`, an unreachable target is `fail`.
 pub fn judge(
@@ -400,7 +439,7 @@ pub fn judge(
         }
     };
     let judgements: Vec<Judgement> = check
-        .expect
+        .expect()
         .iter()
         .map(|c| c.evaluate(&observations))
         .collect();

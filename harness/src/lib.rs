@@ -5,6 +5,7 @@
 //! and the typed [`event::Event`] stream plus the final [`result`] model.
 //! Must not touch: output formatting. Reporters consume events; the engine never prints.
 
+pub mod calibrate;
 pub mod engine;
 pub mod error;
 pub mod event;

@@ -2,12 +2,13 @@
 //! secrets, and the environment. This is the only place the harness touches spec files on disk;
 //! everything it reads is handed to the pure `auditwall_spec` crate.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use auditwall_spec::{
-    build_wall, decode_source, parse_profile_layer, parse_root, parse_secrets, Profile, Resolver,
-    SourceFile, Wall, MAX_SOURCE_BYTES,
+    build_wall, decode_source, parse_profile_layer, parse_root, parse_secrets, CanonicalSource,
+    Profile, Resolver, SourceFile, Wall, WallFiles, MAX_SOURCE_BYTES,
 };
 use globset::{GlobBuilder, GlobSetBuilder};
 use sha2::{Digest, Sha256};
@@ -78,6 +79,83 @@ impl WallSource {
     }
 }
 
+/// The wall's own files as calibration reads them; remembers each text read so the wall
+/// digest covers canonical templates too.
+struct SourceFiles<'a> {
+    source: &'a WallSource,
+    read: RefCell<Vec<(String, String)>>,
+}
+
+impl WallFiles for SourceFiles<'_> {
+    fn text(&self, path: &str) -> Result<Option<SourceFile>, String> {
+        let src = self.source.read(path).map_err(|e| e.to_string())?;
+        if let Some(src) = &src {
+            self.read
+                .borrow_mut()
+                .push((src.path.clone(), src.text.clone()));
+        }
+        Ok(src)
+    }
+
+    fn plain(&self, path: &str) -> Result<Option<CanonicalSource>, String> {
+        match self.source {
+            WallSource::Dir(dir) => {
+                let full = absolute(&dir.join(path));
+                match std::fs::metadata(&full) {
+                    Ok(meta) if meta.is_file() => Ok(Some(CanonicalSource::File {
+                        name: path.to_string(),
+                        path: full.display().to_string(),
+                    })),
+                    Ok(_) => Err(format!("{} is not a regular file", full.display())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(format!("{}: {e}", full.display())),
+                }
+            }
+            WallSource::Embedded { files, .. } => {
+                Ok(files
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, text)| CanonicalSource::Text {
+                        name: path.to_string(),
+                        text: text.to_string(),
+                    }))
+            }
+        }
+    }
+
+    fn list(&self, dir: &str) -> Result<Option<Vec<String>>, String> {
+        match self.source {
+            WallSource::Dir(root) => {
+                let full = root.join(dir);
+                match std::fs::metadata(&full) {
+                    Ok(meta) if meta.is_dir() => {}
+                    Ok(_) => return Err(format!("{} is not a directory", full.display())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(format!("{}: {e}", full.display())),
+                }
+                let mut out = Vec::new();
+                walk(&full, &full, 0, &mut out).map_err(|e| e.to_string())?;
+                out.sort();
+                Ok(Some(out))
+            }
+            WallSource::Embedded { files, .. } => {
+                let prefix = format!("{dir}/");
+                let mut out: Vec<String> = files
+                    .iter()
+                    .filter_map(|(p, _)| p.strip_prefix(&prefix).map(str::to_string))
+                    .collect();
+                out.sort();
+                Ok((!out.is_empty()).then_some(out))
+            }
+        }
+    }
+}
+
+/// `path` made absolute against the working directory (without touching symlinks).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// Bounded directory walk: spec trees are small, and a symlink loop must not hang a run.
 fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<String>) -> Result<(), Error> {
     const MAX_DEPTH: usize = 16;
@@ -135,6 +213,9 @@ pub struct LoadedWall {
     pub profile_layers: Vec<String>,
     /// sha256 hex of the canonical resolved profile.
     pub profile_digest: String,
+    /// sha256 hex over `wall.yaml`, every spec file, every template read and the resolved
+    /// profile: two runs with the same digest checked the same claims.
+    pub wall_digest: String,
     pub source: String,
     /// Number of spec files the wall's `include` globs matched.
     pub spec_files: usize,
@@ -247,14 +328,32 @@ pub fn load(source: &WallSource, opts: &LoadOptions) -> Result<LoadedWall, Error
         }
     }
     let spec_files = specs.len();
-    let wall = build_wall(&root, &root_cfg, &specs, &profile, &resolver)
+    let wall_files = SourceFiles {
+        source,
+        read: RefCell::new(Vec::new()),
+    };
+    let wall = build_wall(&root, &root_cfg, &specs, &profile, &resolver, &wall_files)
         .map_err(Error::from_spec_errors)?;
+    crate::calibrate::validate(&wall).map_err(Error::from_spec_errors)?;
     let profile_digest = hex(&Sha256::digest(profile.canonical().as_bytes()));
+    let mut digest = Sha256::new();
+    let mut inputs: Vec<(String, String)> = std::iter::once(&root)
+        .chain(&specs)
+        .map(|src| (src.path.clone(), src.text.clone()))
+        .chain(wall_files.read.into_inner())
+        .collect();
+    inputs.sort();
+    for (path, text) in &inputs {
+        digest.update(format!("{}\n{path}\n{}\n", path.len(), text.len()));
+        digest.update(text.as_bytes());
+    }
+    digest.update(profile.canonical().as_bytes());
     Ok(LoadedWall {
         wall,
         profile,
         profile_layers: layer_names,
         profile_digest,
+        wall_digest: hex(&digest.finalize()),
         source: source.describe(),
         spec_files,
     })

@@ -57,8 +57,8 @@ fn urls(w: &LoadedWall) -> Vec<(String, String)> {
     w.wall
         .checks
         .iter()
-        .map(|c| match &c.probe {
-            Probe::Http(h) => (c.id.clone(), h.url.clone()),
+        .map(|c| match c.probe() {
+            Some(Probe::Http(h)) => (c.id.clone(), h.url.clone()),
             other => panic!("unexpected probe {other:?}"),
         })
         .collect()

@@ -49,7 +49,7 @@ pub struct SpecError {
 }
 
 impl SpecError {
-    pub(crate) fn at(kind: SpecErrorKind, origin: &Origin, message: impl Into<String>) -> Self {
+    pub fn at(kind: SpecErrorKind, origin: &Origin, message: impl Into<String>) -> Self {
         SpecError {
             kind,
             file: origin.file.clone(),
@@ -74,7 +74,7 @@ impl SpecError {
         )
     }
 
-    pub(crate) fn with_key(mut self, key: impl Into<String>) -> Self {
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());
         self
     }

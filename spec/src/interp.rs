@@ -7,6 +7,7 @@
 use crate::error::{did_you_mean, SpecError, SpecErrorKind};
 use crate::model::Origin;
 use crate::profile::Profile;
+use crate::source::SourceFile;
 
 /// Lookups the caller provides (env and secrets); the crate never reads the environment itself.
 pub trait Resolver {
@@ -47,6 +48,36 @@ impl<'a> Interpolator<'a> {
                     error(origin, format!("unterminated `${{` in `{text}`"), None)
                 })?;
                 out.push_str(&self.lookup(&after[..end], origin)?);
+                rest = &after[end + 1..];
+            } else {
+                out.push('$');
+                rest = &tail[1..];
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// Renders a whole template file: the same syntax as spec values, each error located at
+    /// the line and column of its `${` in the template.
+    pub fn template(&mut self, src: &SourceFile) -> Result<String, SpecError> {
+        let text = src.text.as_str();
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let tail = &rest[pos..];
+            if let Some(after) = tail.strip_prefix("$${") {
+                out.push_str("${");
+                rest = after;
+            } else if let Some(after) = tail.strip_prefix("${") {
+                let origin = locate(src, text.len() - tail.len());
+                // A placeholder never spans lines, so a missing `}` is reported where it opened.
+                let end = after
+                    .find(['}', '\n'])
+                    .filter(|&end| after[end..].starts_with('}'))
+                    .ok_or_else(|| error(&origin, "unterminated `${`".to_string(), None))?;
+                out.push_str(&self.lookup(&after[..end], &origin)?);
                 rest = &after[end + 1..];
             } else {
                 out.push('$');
@@ -130,6 +161,19 @@ impl<'a> Interpolator<'a> {
             format!("unknown profile key `{name}`"),
             did_you_mean(name, self.keys.iter().map(String::as_str)),
         ))
+    }
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn locate(src: &SourceFile, offset: usize) -> Origin {
+    let before = &src.text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    Origin {
+        file: src.path.clone(),
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        column: u32::try_from(column).unwrap_or(u32::MAX),
     }
 }
 

@@ -10,6 +10,7 @@
 //! for `profiles/base.yaml` and each overlay, [`Profile::merge`], optionally
 //! [`RootConfig::secrets_file`] + [`parse_secrets`] to feed the [`Resolver`], then [`build_wall`].
 
+mod calibration;
 pub mod condition;
 mod error;
 mod interp;
@@ -24,6 +25,7 @@ mod units;
 mod yaml;
 pub use yaml::parse_document;
 
+pub use calibration::{WallFiles, TEMPLATE_SUFFIX};
 pub use condition::{parse_condition, render_value, Condition};
 pub use error::{SpecError, SpecErrorKind};
 pub use interp::Resolver;

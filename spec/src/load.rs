@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+use crate::calibration::{convert_calibration, WallFiles};
 use crate::condition::{parse_condition, Condition};
 use crate::error::{did_you_mean, sort_errors, SpecError, SpecErrorKind};
 use crate::interp::{Interpolator, Resolver};
@@ -22,7 +23,7 @@ use crate::yaml::{self, span_origin};
 
 /// Top-level keys of a spec file reserved for suites that are not implemented yet; named in
 /// "did you mean" so a typo of a future key still gets a useful answer.
-const FUTURE_SUITES: [&str; 3] = ["calibration", "drills", "scenarios"];
+const FUTURE_SUITES: [&str; 2] = ["drills", "scenarios"];
 
 pub(crate) fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
@@ -85,6 +86,7 @@ pub fn build_wall(
     specs: &[SourceFile],
     profile: &Profile,
     resolver: &dyn Resolver,
+    files: &dyn WallFiles,
 ) -> Result<Wall, Vec<SpecError>> {
     let mut interp = Interpolator::new(profile, resolver);
     let mut errors = Vec::new();
@@ -115,7 +117,43 @@ pub fn build_wall(
                         }
                     }
                 }
+                for (index, raw) in file.calibration.iter().flatten().enumerate() {
+                    let settings = &root_cfg.settings;
+                    match convert_calibration(src, index, raw, settings, &mut interp, files) {
+                        Ok(converted) => checks.push(converted),
+                        Err(e) => {
+                            errors.extend(e);
+                            failed_ids.push(raw.value.id.value.clone());
+                        }
+                    }
+                }
             }
+        }
+    }
+    let (calibration, settings_ok) = match root_cfg.calibration(&mut interp) {
+        Ok(settings) => (settings, true),
+        Err(e) => {
+            errors.extend(e);
+            (CalibrationSettings::default(), false)
+        }
+    };
+    if settings_ok && calibration.roots.is_empty() {
+        if let Some(first) = checks.iter().find(|c| c.check.suite == Suite::Calibration) {
+            errors.push(
+                SpecError::at(
+                    SpecErrorKind::MissingKey,
+                    &first.check.origin,
+                    format!(
+                        "calibration check `{}` needs `calibration.roots` in {}",
+                        first.check.id, root.path
+                    ),
+                )
+                .with_key("roots")
+                .with_hint(Some(
+                    "list the directories deployed files may be in: calibration reads and writes nowhere else"
+                        .to_string(),
+                )),
+            );
         }
     }
     errors.extend(validate_graph(&checks, &failed_ids));
@@ -128,6 +166,7 @@ pub fn build_wall(
         description: root_cfg.description.clone(),
         settings: root_cfg.settings.clone(),
         prerequisites,
+        calibration,
         checks: checks.into_iter().map(|c| c.check).collect(),
         secrets: interp.secrets,
     })
@@ -139,17 +178,25 @@ fn spec_context(src: &SourceFile, line: u32, column: u32) -> String {
     if column <= 1 {
         return " at the top level".to_string();
     }
-    let Some(checks) = yaml::parse_quietly::<SkeletonSpec>(src).and_then(|s| s.probes) else {
+    let Some(skeleton) = yaml::parse_quietly::<SkeletonSpec>(src) else {
         return String::new();
     };
+    // Each section numbers its checks from 1; the one starting last before the location wins.
+    let mut checks: Vec<(usize, &Spanned<raw::SkeletonCheck>)> = Vec::new();
+    for section in [&skeleton.probes, &skeleton.calibration]
+        .into_iter()
+        .flatten()
+    {
+        checks.extend(section.iter().enumerate());
+    }
+    checks.sort_by_key(|(_, c)| (c.referenced.line(), c.referenced.column()));
     checks
         .iter()
-        .enumerate()
         .rfind(|(_, c)| {
             let (l, col) = (c.referenced.line(), c.referenced.column());
             (l, col) <= (u64::from(line), u64::from(column)) && u64::from(column) >= col
         })
-        .map(|(i, c)| check_label(c.value.id.as_ref().and_then(|v| v.as_str()), i))
+        .map(|(i, c)| check_label(c.value.id.as_ref().and_then(|v| v.as_str()), *i))
         .unwrap_or_default()
 }
 
@@ -161,33 +208,33 @@ fn check_label(id: Option<&str>, index: usize) -> String {
 }
 
 /// Converts one check, collecting every error in it rather than stopping at the first.
-struct Converter<'i, 'p> {
-    file: &'i str,
-    ctx: String,
-    interp: &'i mut Interpolator<'p>,
-    errors: Vec<SpecError>,
+pub(crate) struct Converter<'i, 'p> {
+    pub(crate) file: &'i str,
+    pub(crate) ctx: String,
+    pub(crate) interp: &'i mut Interpolator<'p>,
+    pub(crate) errors: Vec<SpecError>,
 }
 
 impl Converter<'_, '_> {
-    fn keep<T>(&mut self, r: Result<T, SpecError>) -> Option<T> {
+    pub(crate) fn keep<T>(&mut self, r: Result<T, SpecError>) -> Option<T> {
         r.map_err(|e| self.errors.push(e)).ok()
     }
 
-    fn text(&mut self, t: &Text) -> String {
+    pub(crate) fn text(&mut self, t: &Text) -> String {
         let r = self.interp.text(&t.value, &span_origin(self.file, t));
         self.keep(r).unwrap_or_default()
     }
 
-    fn opt_text(&mut self, t: &Option<Text>) -> Option<String> {
+    pub(crate) fn opt_text(&mut self, t: &Option<Text>) -> Option<String> {
         t.as_ref().map(|t| self.text(t))
     }
 
-    fn duration(&mut self, field: &str, t: &Option<Text>) -> Option<Duration> {
+    pub(crate) fn duration(&mut self, field: &str, t: &Option<Text>) -> Option<Duration> {
         let r = duration(self.file, field, t.as_ref()?, &self.ctx);
         self.keep(r)
     }
 
-    fn invalid(&mut self, at: &Origin, message: String) {
+    pub(crate) fn invalid(&mut self, at: &Origin, message: String) {
         self.errors
             .push(SpecError::at(SpecErrorKind::Invalid, at, message));
     }
@@ -247,9 +294,22 @@ fn present_probes(raw: &RawCheck) -> Vec<RawProbe<'_>> {
 }
 
 /// A converted check plus where each of its `needs` entries was written.
-struct Converted {
+pub(crate) struct Converted {
     check: Check,
     needs_at: Vec<Origin>,
+}
+
+/// The fields every check kind shares, borrowed from its raw shape.
+pub(crate) struct RawHeader<'a> {
+    pub id: &'a Text,
+    pub description: &'a Option<Text>,
+    pub severity: &'a Option<RawSeverity>,
+    pub tags: &'a [Text],
+    pub needs: &'a [Text],
+    pub timeout: &'a Option<Text>,
+    pub retries: &'a Option<Spanned<u32>>,
+    pub disruptive: Option<bool>,
+    pub canary: &'a Option<Spanned<raw::RawCanary>>,
 }
 
 fn convert_check(
@@ -259,9 +319,44 @@ fn convert_check(
     settings: &Settings,
     interp: &mut Interpolator,
 ) -> Result<Converted, Vec<SpecError>> {
-    let file = src.path.as_str();
     let raw = &spanned.value;
-    let origin = span_origin(file, spanned);
+    let header = RawHeader {
+        id: &raw.id,
+        description: &raw.description,
+        severity: &raw.severity,
+        tags: &raw.tags,
+        needs: &raw.needs,
+        timeout: &raw.timeout,
+        retries: &raw.retries,
+        disruptive: raw.disruptive,
+        canary: &raw.canary,
+    };
+    let origin = span_origin(&src.path, spanned);
+    convert_with(
+        src,
+        index,
+        &origin,
+        &header,
+        settings,
+        interp,
+        Suite::Probes,
+        |c| probe_kind(c, raw, &origin),
+    )
+}
+
+/// Converts the shared fields, then the kind-specific body; every error of both is kept.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn convert_with(
+    src: &SourceFile,
+    index: usize,
+    origin: &Origin,
+    raw: &RawHeader,
+    settings: &Settings,
+    interp: &mut Interpolator,
+    suite: Suite,
+    body: impl FnOnce(&mut Converter) -> Option<CheckKind>,
+) -> Result<Converted, Vec<SpecError>> {
+    let file = src.path.as_str();
     let id = raw.id.value.clone();
     let mut c = Converter {
         file,
@@ -269,7 +364,7 @@ fn convert_check(
         interp,
         errors: Vec::new(),
     };
-    let id_at = span_origin(file, &raw.id);
+    let id_at = span_origin(file, raw.id);
     if id.is_empty() {
         let e = SpecError::at(SpecErrorKind::Invalid, &id_at, "empty check id").with_key("id");
         c.errors.push(e);
@@ -279,7 +374,7 @@ fn convert_check(
         c.errors
             .push(SpecError::at(SpecErrorKind::Invalid, &id_at, message).with_key("id"));
     }
-    for tag in &raw.tags {
+    for tag in raw.tags {
         if !is_valid_id(&tag.value) {
             let message = format!(
                 "bad tag `{}`{}: tags may only contain letters, digits, `.`, `_` and `-`",
@@ -288,66 +383,24 @@ fn convert_check(
             c.invalid(&span_origin(file, tag), message);
         }
     }
-    let timeout = match &raw.timeout {
-        Some(_) => c.duration("timeout", &raw.timeout),
+    let timeout = match raw.timeout {
+        Some(_) => c.duration("timeout", raw.timeout),
         None => Some(settings.timeout),
     };
-    let retries = match &raw.retries {
+    let retries = match raw.retries {
         Some(r) => {
             let r = retries(file, r, &c.ctx);
             c.keep(r)
         }
         None => Some(settings.retries),
     };
-    let description = c.opt_text(&raw.description);
-
-    let probes = present_probes(raw);
-    let probe = match probes.as_slice() {
-        [one] => Some(convert_probe(&mut c, one)),
-        kinds => {
-            let message = if kinds.is_empty() {
-                format!("no probe kind{}", c.ctx)
-            } else {
-                let names: Vec<String> = kinds.iter().map(|k| format!("`{}`", k.kind())).collect();
-                format!("more than one probe kind{}: {}", c.ctx, names.join(", "))
-            };
-            let hint =
-                "use exactly one of `http`, `tcp`, `process`, `port`, `file`, `command`, `model`";
-            c.errors.push(
-                SpecError::at(SpecErrorKind::Invalid, &origin, message)
-                    .with_hint(Some(hint.to_string())),
-            );
-            None
-        }
-    };
-
-    let mut expect = Vec::new();
-    if let Some(probe) = &probe {
-        for cond in &raw.expect {
-            let at = span_origin(file, cond);
-            let parsed = c
-                .interp
-                .text(&cond.value, &at)
-                .and_then(|text| parse_condition(&text, probe.kind(), at.clone()))
-                // Reports show the condition as written, so a `${secret:..}` never leaks.
-                .map(|parsed| Condition {
-                    text: cond.value.clone(),
-                    ..parsed
-                });
-            expect.extend(c.keep(parsed));
-        }
-        if raw.expect.is_empty() {
-            for text in probe.default_expect() {
-                let parsed = parse_condition(text, probe.kind(), origin.clone());
-                expect.extend(c.keep(parsed));
-            }
-        }
-    }
-    match (probe, timeout, retries) {
-        (Some(probe), Some(timeout), Some(retries)) if c.errors.is_empty() => Ok(Converted {
+    let description = c.opt_text(raw.description);
+    let kind = body(&mut c);
+    match (kind, timeout, retries) {
+        (Some(kind), Some(timeout), Some(retries)) if c.errors.is_empty() => Ok(Converted {
             check: Check {
                 id,
-                suite: Suite::Probes,
+                suite,
                 description,
                 severity: match raw.severity {
                     Some(RawSeverity::P0) => Severity::P0,
@@ -360,18 +413,60 @@ fn convert_check(
                 timeout,
                 retries,
                 disruptive: raw.disruptive.unwrap_or(false),
-                probe,
-                expect,
+                kind,
                 canary: raw.canary.as_ref().map(|c| Canary {
                     fault: c.value.fault.value.clone(),
                     origin: span_origin(file, &c.value.fault),
                 }),
-                origin,
+                origin: origin.clone(),
             },
             needs_at: raw.needs.iter().map(|t| span_origin(file, t)).collect(),
         }),
         _ => Err(c.errors),
     }
+}
+
+fn probe_kind(c: &mut Converter, raw: &RawCheck, origin: &Origin) -> Option<CheckKind> {
+    let probes = present_probes(raw);
+    let probe = match probes.as_slice() {
+        [one] => convert_probe(c, one),
+        kinds => {
+            let message = if kinds.is_empty() {
+                format!("no probe kind{}", c.ctx)
+            } else {
+                let names: Vec<String> = kinds.iter().map(|k| format!("`{}`", k.kind())).collect();
+                format!("more than one probe kind{}: {}", c.ctx, names.join(", "))
+            };
+            let hint =
+                "use exactly one of `http`, `tcp`, `process`, `port`, `file`, `command`, `model`";
+            c.errors.push(
+                SpecError::at(SpecErrorKind::Invalid, origin, message)
+                    .with_hint(Some(hint.to_string())),
+            );
+            return None;
+        }
+    };
+    let mut expect = Vec::new();
+    for cond in &raw.expect {
+        let at = span_origin(c.file, cond);
+        let parsed = c
+            .interp
+            .text(&cond.value, &at)
+            .and_then(|text| parse_condition(&text, probe.kind(), at.clone()))
+            // Reports show the condition as written, so a `${secret:..}` never leaks.
+            .map(|parsed| Condition {
+                text: cond.value.clone(),
+                ..parsed
+            });
+        expect.extend(c.keep(parsed));
+    }
+    if raw.expect.is_empty() {
+        for text in probe.default_expect() {
+            let parsed = parse_condition(text, probe.kind(), origin.clone());
+            expect.extend(c.keep(parsed));
+        }
+    }
+    Some(CheckKind::Probe { probe, expect })
 }
 
 fn convert_probe(c: &mut Converter, raw: &RawProbe) -> Probe {

@@ -29,6 +29,7 @@ pub struct Wall {
     pub description: Option<String>,
     pub settings: Settings,
     pub prerequisites: Prerequisites,
+    pub calibration: CalibrationSettings,
     /// Checks in a stable order: spec files in sorted path order, checks in file order.
     pub checks: Vec<Check>,
     /// Every secret value that was interpolated; reporters never see these (the harness redacts).
@@ -151,13 +152,148 @@ pub struct Check {
     pub retries: u32,
     /// Disruptive checks (drills, fault canaries) run serially and only when allowed.
     pub disruptive: bool,
-    pub probe: Probe,
-    /// All must hold. Never empty: a check without `expect` gets its probe's default contract
-    /// (see [`Probe::default_expect`]).
-    pub expect: Vec<Condition>,
+    /// What the check does; its kind decides the suite.
+    pub kind: CheckKind,
     /// The negative control: a fault of the system under test that must turn this check red.
     pub canary: Option<Canary>,
     pub origin: Origin,
+}
+
+/// What one check does.
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    /// Measure with a probe and judge the observations.
+    Probe {
+        probe: Probe,
+        /// All must hold. Never empty: a check without `expect` gets its probe's default
+        /// contract (see [`Probe::default_expect`]).
+        expect: Vec<Condition>,
+    },
+    /// Compare deployed files with their canonical sources.
+    Calibration(Calibration),
+}
+
+impl Check {
+    /// The probe kind (`http`, `model`, ...) or the suite kind (`calibration`).
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            CheckKind::Probe { probe, .. } => probe.kind(),
+            CheckKind::Calibration(_) => "calibration",
+        }
+    }
+
+    pub fn probe(&self) -> Option<&Probe> {
+        match &self.kind {
+            CheckKind::Probe { probe, .. } => Some(probe),
+            CheckKind::Calibration(_) => None,
+        }
+    }
+
+    /// The conditions a probe check asserts (empty for other kinds).
+    pub fn expect(&self) -> &[Condition] {
+        match &self.kind {
+            CheckKind::Probe { expect, .. } => expect,
+            CheckKind::Calibration(_) => &[],
+        }
+    }
+}
+
+/// A calibration check: every deployed file must match its canonical source. Templates are
+/// already rendered with the host profile; paths are interpolated but not yet resolved
+/// against the working directory (the harness does that).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    pub files: Vec<CalibrationFile>,
+    pub dirs: Vec<CalibrationDir>,
+    pub waivers: Vec<WaiverSpec>,
+}
+
+/// One canonical source and the deployed file that must match it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationFile {
+    pub canonical: CanonicalSource,
+    pub deployed: String,
+    /// Required permission bits, e.g. `0o644`.
+    pub mode: Option<u32>,
+    /// `false`: another tool owns the file; it is checked but `--write` leaves it alone.
+    pub managed: bool,
+    pub origin: Origin,
+}
+
+/// Where canonical content comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CanonicalSource {
+    /// A rendered template, or a plain file of a wall that has no directory (embedded).
+    /// `name` is its path in the wall.
+    Text { name: String, text: String },
+    /// A plain file in the wall directory, read when the check runs (it may be binary or
+    /// large). `name` is its path in the wall.
+    File { name: String, path: String },
+}
+
+/// A managed directory: the canonical directory's files (templates rendered, their `.tmpl`
+/// suffix dropped) must be deployed below `deployed`; a selected deployed file with no
+/// canonical counterpart is an unmanaged extra.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationDir {
+    /// The canonical directory's path in the wall.
+    pub canonical: String,
+    /// Every file of the canonical directory as (path relative to it as deployed, source).
+    pub files: Vec<(String, CanonicalSource)>,
+    pub deployed: String,
+    /// Globs over the deployed relative path (`*` does not cross `/`); empty selects all.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub mode: Option<u32>,
+    pub managed: bool,
+    pub origin: Origin,
+}
+
+/// An acknowledged drift. `kind` and `expires` are validated by the harness, which owns the
+/// calibration vocabulary and the clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaiverSpec {
+    /// Glob over the deployed path.
+    pub path: String,
+    pub kind: Option<String>,
+    pub reason: String,
+    /// `YYYY-MM-DD`, the last day the waiver holds.
+    pub expires: String,
+    pub origin: Origin,
+    /// Where `kind` and `expires` were written, for the harness's located errors.
+    pub kind_at: Option<Origin>,
+    pub expires_at: Origin,
+}
+
+/// `calibration:` in `wall.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationSettings {
+    /// Deployed files must resolve inside one of these; empty when the wall names none (a
+    /// wall with calibration checks must name at least one).
+    pub roots: Vec<String>,
+    /// Where `--write` copies what it replaces.
+    pub backups: String,
+    /// The calibration ledger file.
+    pub ledger: String,
+    /// Larger files are compared by hash instead of diffed.
+    pub max_file_size: u64,
+    /// The diff algorithm's time cap.
+    pub diff_timeout: Duration,
+    /// A rendered diff is cut past this size.
+    pub max_diff_size: u64,
+}
+
+impl Default for CalibrationSettings {
+    fn default() -> Self {
+        CalibrationSettings {
+            roots: Vec::new(),
+            backups: ".auditwall/calibration/backups".to_string(),
+            ledger: ".auditwall/calibration/ledger.json".to_string(),
+            max_file_size: 8 * 1024 * 1024,
+            diff_timeout: Duration::from_millis(500),
+            max_diff_size: 256 * 1024,
+        }
+    }
 }
 
 /// A declared negative control. The fault is named as the system under test names it (for

@@ -20,6 +20,20 @@ pub(crate) struct RawRoot {
     pub settings: Option<RawSettings>,
     pub prerequisites: Option<RawPrerequisites>,
     pub secrets: Option<RawSecrets>,
+    pub calibration: Option<RawCalibrationSettings>,
+}
+
+/// `calibration:` in `wall.yaml`: where calibration may look and write, and its limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCalibrationSettings {
+    #[serde(default)]
+    pub roots: Vec<Text>,
+    pub backups: Option<Text>,
+    pub ledger: Option<Text>,
+    pub max_file_size: Option<Text>,
+    pub diff_timeout: Option<Text>,
+    pub max_diff_size: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +71,60 @@ pub(crate) struct RawSecrets {
 pub(crate) struct RawSpecFile {
     /// `None` for an empty `probes:` (a file being written), which has no checks.
     pub probes: Option<Vec<Spanned<RawCheck>>>,
+    pub calibration: Option<Vec<Spanned<RawCalibration>>>,
+}
+
+/// A calibration check: canonical sources and the deployed files that must match them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCalibration {
+    pub id: Text,
+    pub description: Option<Text>,
+    pub severity: Option<RawSeverity>,
+    #[serde(default)]
+    pub tags: Vec<Text>,
+    #[serde(default)]
+    pub needs: Vec<Text>,
+    pub timeout: Option<Text>,
+    #[serde(default)]
+    pub files: Vec<Spanned<RawCalFile>>,
+    #[serde(default)]
+    pub dirs: Vec<Spanned<RawCalDir>>,
+    #[serde(default)]
+    pub waivers: Vec<Spanned<RawWaiver>>,
+    pub canary: Option<Spanned<RawCanary>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCalFile {
+    pub template: Option<Text>,
+    pub source: Option<Text>,
+    pub deployed: Text,
+    pub mode: Option<Text>,
+    pub managed: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCalDir {
+    pub canonical: Text,
+    pub deployed: Text,
+    #[serde(default)]
+    pub include: Vec<Text>,
+    #[serde(default)]
+    pub exclude: Vec<Text>,
+    pub mode: Option<Text>,
+    pub managed: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWaiver {
+    pub path: Text,
+    pub kind: Option<Text>,
+    pub reason: Text,
+    pub expires: Text,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,6 +255,7 @@ pub(crate) struct RawNumber {
 #[derive(Debug, Deserialize)]
 pub(crate) struct SkeletonSpec {
     pub probes: Option<Vec<Spanned<SkeletonCheck>>>,
+    pub calibration: Option<Vec<Spanned<SkeletonCheck>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,4 +269,5 @@ pub(crate) struct SkeletonRoot {
     pub settings: Option<Spanned<serde::de::IgnoredAny>>,
     pub prerequisites: Option<Spanned<serde::de::IgnoredAny>>,
     pub secrets: Option<Spanned<serde::de::IgnoredAny>>,
+    pub calibration: Option<Spanned<serde::de::IgnoredAny>>,
 }

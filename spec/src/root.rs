@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use crate::error::{SpecError, SpecErrorKind};
 use crate::interp::{Interpolator, Resolver};
 use crate::load::{duration, is_valid_id, size};
-use crate::model::{Prerequisites, Settings};
+use crate::model::{CalibrationSettings, Prerequisites, Settings};
 use crate::profile::Profile;
-use crate::raw::{RawPrerequisites, RawRoot, SkeletonRoot, Text};
+use crate::raw::{RawCalibrationSettings, RawPrerequisites, RawRoot, SkeletonRoot, Text};
 use crate::source::SourceFile;
 use crate::yaml::{self, span_origin};
 
@@ -37,6 +37,7 @@ pub struct RootConfig {
     pub settings: Settings,
     prerequisites: Option<RawPrerequisites>,
     secrets_file: Option<Text>,
+    calibration: Option<RawCalibrationSettings>,
     /// The path `wall.yaml` was parsed from, for locating deferred errors.
     source_path: String,
 }
@@ -111,6 +112,7 @@ pub fn parse_root(src: &SourceFile) -> Result<RootConfig, SpecError> {
         settings,
         prerequisites: raw.prerequisites,
         secrets_file: raw.secrets.map(|s| s.file),
+        calibration: raw.calibration,
         source_path: src.path.clone(),
     })
 }
@@ -149,6 +151,7 @@ fn root_context(src: &SourceFile, line: u32, column: u32) -> String {
             skeleton.prerequisites.map(|s| s.referenced),
         ),
         ("secrets", skeleton.secrets.map(|s| s.referenced)),
+        ("calibration", skeleton.calibration.map(|s| s.referenced)),
     ];
     sections
         .iter()
@@ -221,6 +224,55 @@ impl RootConfig {
                 min_memory,
                 ..prerequisites
             })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl RootConfig {
+    /// `calibration:` with every `${...}` resolved and its limits validated; all errors.
+    pub(crate) fn calibration(
+        &self,
+        interp: &mut Interpolator,
+    ) -> Result<CalibrationSettings, Vec<SpecError>> {
+        let mut settings = CalibrationSettings::default();
+        let Some(raw) = &self.calibration else {
+            return Ok(settings);
+        };
+        let file = self.source_path.as_str();
+        let ctx = " in `calibration`";
+        let mut errors = Vec::new();
+        let mut text = |t: &Text| {
+            interp
+                .text(&t.value, &span_origin(file, t))
+                .map_err(|e| errors.push(e))
+                .ok()
+        };
+        settings.roots = raw.roots.iter().filter_map(&mut text).collect();
+        if let Some(b) = raw.backups.as_ref().and_then(&mut text) {
+            settings.backups = b;
+        }
+        if let Some(l) = raw.ledger.as_ref().and_then(&mut text) {
+            settings.ledger = l;
+        }
+        let mut keep = |r: Result<u64, SpecError>| r.map_err(|e| errors.push(e)).ok();
+        if let Some(t) = &raw.max_file_size {
+            settings.max_file_size = keep(size(file, "max_file_size", t, &t.value, ctx))
+                .unwrap_or(settings.max_file_size);
+        }
+        if let Some(t) = &raw.max_diff_size {
+            settings.max_diff_size = keep(size(file, "max_diff_size", t, &t.value, ctx))
+                .unwrap_or(settings.max_diff_size);
+        }
+        if let Some(t) = &raw.diff_timeout {
+            match duration(file, "diff_timeout", t, ctx) {
+                Ok(d) => settings.diff_timeout = d,
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(settings)
         } else {
             Err(errors)
         }

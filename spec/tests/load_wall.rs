@@ -83,11 +83,12 @@ fn full_input() -> Input<'static> {
         profiles: vec![("base", BASE), ("ci", OVERLAY)],
         env: vec![("HOME", "/home/op")],
         secrets: vec![("TOKEN", "s3cr3t")],
+        files: Vec::new(),
     }
 }
 
 fn texts(check: &Check) -> Vec<&str> {
-    check.expect.iter().map(|c| c.text.as_str()).collect()
+    check.expect().iter().map(|c| c.text.as_str()).collect()
 }
 
 #[test]
@@ -145,7 +146,7 @@ fn full_wall_with_every_probe_kind_loads_into_the_model() {
     assert_eq!(chat.retries, 2);
     assert!(!chat.disruptive);
     assert_eq!(
-        chat.probe,
+        *chat.probe().unwrap(),
         Probe::Http(HttpProbe {
             method: "POST".into(),
             url: "http://127.0.0.1:9090/v1/chat/completions".into(),
@@ -169,11 +170,11 @@ fn full_wall_with_every_probe_kind_loads_into_the_model() {
         ]
     );
     assert_eq!(
-        chat.expect[3].path.segments,
+        chat.expect()[3].path.segments,
         [condition::Segment::Key("x-served-by".into())]
     );
     assert_eq!(
-        chat.expect[3].expected,
+        chat.expect()[3].expected,
         Some(condition::Literal::Text("s3cr3t".into()))
     );
     assert_eq!(
@@ -184,31 +185,31 @@ fn full_wall_with_every_probe_kind_loads_into_the_model() {
             column: 5
         }
     );
-    assert_eq!(chat.expect[0].origin.line, 22);
+    assert_eq!(chat.expect()[0].origin.line, 22);
 
     assert_eq!(
-        c[2].probe,
+        *c[2].probe().unwrap(),
         Probe::Tcp(TcpProbe {
             address: "127.0.0.1:8080".into(),
             timeout: Some(Duration::from_secs(1)),
         })
     );
     assert_eq!(
-        c[3].probe,
+        *c[3].probe().unwrap(),
         Probe::Process(ProcessProbe {
             selector: ProcessSelector::PidFile("/run/router.pid".into()),
             exe: Some("/usr/bin/router".into()),
         })
     );
     assert_eq!(
-        c[4].probe,
+        *c[4].probe().unwrap(),
         Probe::Process(ProcessProbe {
             selector: ProcessSelector::Name("model-server --port \\d+".into()),
             exe: None,
         })
     );
     assert_eq!(
-        c[5].probe,
+        *c[5].probe().unwrap(),
         Probe::Port(PortProbe {
             address: "127.0.0.1:8080".into(),
             owner: Some("router".into()),
@@ -216,13 +217,13 @@ fn full_wall_with_every_probe_kind_loads_into_the_model() {
         })
     );
     assert_eq!(
-        c[7].probe,
+        *c[7].probe().unwrap(),
         Probe::File(FileProbe {
             path: "/etc/hosts".into()
         })
     );
     assert_eq!(
-        c[8].probe,
+        *c[8].probe().unwrap(),
         Probe::Command(CommandProbe {
             program: "echo".into(),
             args: vec!["${not.interpolated}".into(), "/home/op".into()],
@@ -242,7 +243,7 @@ fn defaults_fill_what_a_check_leaves_out() {
     assert_eq!(health.retries, 1, "settings.retries");
     assert!(!health.disruptive);
     assert_eq!(
-        health.probe,
+        *health.probe().unwrap(),
         Probe::Http(HttpProbe {
             method: "GET".into(),
             url: "http://127.0.0.1:8081/health".into(),

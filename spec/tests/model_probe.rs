@@ -40,10 +40,10 @@ fn a_full_model_check_loads_with_every_matcher() {
 "#;
     let wall = load(&spec(text)).expect("loads");
     let check = &wall.checks[0];
-    assert_eq!(check.probe.kind(), "model");
-    assert_eq!(check.expect.len(), 3);
-    let Probe::Model(m) = &check.probe else {
-        panic!("not a model probe: {:?}", check.probe)
+    assert_eq!(check.kind_name(), "model");
+    assert_eq!(check.expect().len(), 3);
+    let Some(Probe::Model(m)) = check.probe() else {
+        panic!("not a model probe: {:?}", check.kind)
     };
     assert_eq!(
         *m,
@@ -86,8 +86,8 @@ fn defaults_are_one_run_the_router_header_and_a_full_pass_rate() {
     let text = "probes:\n  - id: m\n    model: { url: x, prompts: [{ ask: a, expect: { number: { value: 4 } } }] }\n";
     let wall = load(&spec(text)).expect("loads");
     let check = &wall.checks[0];
-    let Probe::Model(m) = &check.probe else {
-        panic!("not a model probe: {:?}", check.probe)
+    let Some(Probe::Model(m)) = check.probe() else {
+        panic!("not a model probe: {:?}", check.kind)
     };
     assert_eq!(m.repeat, 1);
     assert_eq!(m.model, None);
@@ -99,7 +99,7 @@ fn defaults_are_one_run_the_router_header_and_a_full_pass_rate() {
             tolerance: 0.0
         }
     );
-    let texts: Vec<&str> = check.expect.iter().map(|c| c.text.as_str()).collect();
+    let texts: Vec<&str> = check.expect().iter().map(|c| c.text.as_str()).collect();
     assert_eq!(texts, ["pass_rate == 1"]);
 }
 

@@ -9,9 +9,10 @@
 //! unless `$AUDITWALL_ALLOW_DISRUPTIVE=1`.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
+use auditwall_harness::calibrate::Calibrator;
 use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
@@ -89,7 +90,7 @@ pub fn main(suite: Suite) -> std::process::ExitCode {
             Trial::test(format!("{suite}::{id}"), move || {
                 run_one(&source, &id, allow)
             })
-            .with_kind(check.probe.kind())
+            .with_kind(check.kind_name())
             .with_ignored_flag(check.disruptive && !allow)
         })
         .collect();
@@ -124,6 +125,7 @@ fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), 
         allow_disruptive,
         retry_backoff: Duration::from_millis(200),
         interrupt: None,
+        calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use auditwall_harness::calibrate::Calibrator;
 use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::event::Event;
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
@@ -256,6 +257,7 @@ pub fn options(loaded: &LoadedWall) -> RunOptions {
         allow_disruptive: s.allow_disruptive,
         retry_backoff: Duration::from_millis(10),
         interrupt: None,
+        calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
     }
 }
 

@@ -18,6 +18,39 @@ pub struct Input<'a> {
     pub profiles: Vec<(&'a str, &'a str)>,
     pub env: Vec<(&'a str, &'a str)>,
     pub secrets: Vec<(&'a str, &'a str)>,
+    /// Other wall files (canonical sources), as (path relative to the wall dir, text).
+    pub files: Vec<(&'a str, &'a str)>,
+}
+
+/// The wall's files held in memory, the way an embedded wall serves them.
+pub struct Files(pub BTreeMap<String, String>);
+
+impl WallFiles for Files {
+    fn text(&self, path: &str) -> Result<Option<SourceFile>, String> {
+        match self.0.get(path) {
+            None => Ok(None),
+            Some(text) => decode_source(&format!("{WALL_DIR}/{path}"), text.as_bytes())
+                .map(Some)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn plain(&self, path: &str) -> Result<Option<CanonicalSource>, String> {
+        Ok(self.0.get(path).map(|text| CanonicalSource::Text {
+            name: path.to_string(),
+            text: text.clone(),
+        }))
+    }
+
+    fn list(&self, dir: &str) -> Result<Option<Vec<String>>, String> {
+        let prefix = format!("{dir}/");
+        let listed: Vec<String> = self
+            .0
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+            .collect();
+        Ok((!listed.is_empty()).then_some(listed))
+    }
 }
 
 pub struct Lookups {
@@ -74,5 +107,6 @@ pub fn load(input: &Input) -> Result<Wall, Vec<String>> {
         env: owned(&input.env),
         secrets: owned(&input.secrets),
     };
-    build_wall(&root_src, &root_cfg, &specs, &profile, &lookups).map_err(render)
+    let files = Files(owned(&input.files));
+    build_wall(&root_src, &root_cfg, &specs, &profile, &lookups, &files).map_err(render)
 }
