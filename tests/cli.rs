@@ -320,15 +320,16 @@ fn default_wall_starts_the_reference_system_and_stops_it() {
     assert_eq!(sorted(passed), expected, "{}", out.stdout);
     let report = read_json(&reports.join("report.json"));
     let verdicts = verdicts(&report);
-    assert_eq!(
-        sorted(
-            verdicts
-                .iter()
-                .map(|(id, _)| format!("probes::{id}"))
-                .collect()
-        ),
-        expected
-    );
+    let names = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            format!("{}::{}", field("suite"), field("id"))
+        })
+        .collect();
+    assert_eq!(sorted(names), expected);
     assert!(verdicts.iter().all(|(_, v)| v == "pass"), "{verdicts:?}");
 
     assert!(

@@ -174,10 +174,19 @@ fn each_fault_mode_turns_exactly_its_checks_red() {
         (
             "wrong-answer",
             &["model-fallback.chat", "model-fallback.golden"],
-            "contains '35'",
+            "answered \\\"43\\\", expected number 42",
         ),
         ("success-false", &["hub.action"], "json.success == true"),
-        ("config-drift", &["router.config"], "sha256"),
+        (
+            "config-drift",
+            &["reference.configs"],
+            "-    timeout_ms: 5000\\n+    timeout_ms: 50",
+        ),
+        (
+            "silent-failover",
+            &["router.chat", "router.golden"],
+            "got \\\"model-fallback\\\"",
+        ),
         ("port-hijack", &["hub.port"], "owner_matches"),
         ("stale-binary", &["router.process"], "exe_current"),
         (

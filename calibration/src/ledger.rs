@@ -115,7 +115,7 @@ pub fn read_ledger(path: &Path) -> Result<Ledger> {
 
 /// Appends `entry`, keeping the `cap` most recent entries, by writing a whole new file and
 /// renaming it over the old one: a reader sees the old ledger or the new, never half of one.
-/// A ledger that does not exist yet is created; one that cannot be read is an error and is
+/// A ledger that does not exist yet is created (its directory too); one that cannot be read is an error and is
 /// left untouched (a run must not erase the history the gates depend on).
 pub fn append_ledger(path: &Path, entry: LedgerEntry, cap: usize) -> Result<()> {
     let mut ledger = match read_ledger(path) {
@@ -149,6 +149,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent)?;
+        }
         let mut file = File::options().write(true).create_new(true).open(&temp)?;
         file.write_all(bytes)?;
         // The gates trust this history across reboots, so it is made durable before it

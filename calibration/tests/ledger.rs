@@ -160,6 +160,14 @@ fn a_missing_ledger_is_a_read_error_naming_it_but_append_creates_it() {
 }
 
 #[test]
+fn append_creates_the_ledgers_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(".auditwall/calibration/ledger.json");
+    append_ledger(&path, entry(1), 5).expect("append creates the directory");
+    assert_eq!(read_ledger(&path).expect("read").entries.len(), 1);
+}
+
+#[test]
 fn a_corrupt_ledger_is_never_overwritten_by_an_append() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ledger.json");

@@ -451,8 +451,16 @@ pub fn judge(
     } else {
         Verdict::Pass
     };
-    // The failed judgements are the whole reason; a message would only repeat them.
-    (verdict, None, judgements, observations)
+    // The failed judgements are the reason; a probe that also says what went wrong (a model
+    // probe quoting each wrong answer) gets that quoted too, so no one needs `-v` to see it.
+    let message = match observations.get("failures") {
+        Some(Value::Text(f)) if verdict != Verdict::Pass && !f.is_empty() => {
+            let summary = failure_summary(&judgements).unwrap_or_default();
+            Some(format!("{summary}; {}", f.replace('\n', "; ")))
+        }
+        _ => None,
+    };
+    (verdict, message, judgements, observations)
 }
 
 /// One line naming every failed condition and why, e.g.

@@ -14,4 +14,30 @@ pub const DEFAULT_WALL: &[(&str, &str)] = &[
         "probes/services.yaml",
         include_str!("../default/probes/services.yaml"),
     ),
+    (
+        "calibration/configs.yaml",
+        include_str!("../default/calibration/configs.yaml"),
+    ),
+    // The canonical configs are the reference system's own templates, so the wall checks
+    // exactly what the system deploys, from one checked-in copy.
+    (
+        "canonical/reference/hub.yaml.tmpl",
+        include_str!("../../reference/templates/hub.yaml.tmpl"),
+    ),
+    (
+        "canonical/reference/model-fallback.yaml.tmpl",
+        include_str!("../../reference/templates/model-fallback.yaml.tmpl"),
+    ),
+    (
+        "canonical/reference/model-primary.yaml.tmpl",
+        include_str!("../../reference/templates/model-primary.yaml.tmpl"),
+    ),
+    (
+        "canonical/reference/router.yaml.tmpl",
+        include_str!("../../reference/templates/router.yaml.tmpl"),
+    ),
+    (
+        "canonical/reference/watchdog.yaml.tmpl",
+        include_str!("../../reference/templates/watchdog.yaml.tmpl"),
+    ),
 ];

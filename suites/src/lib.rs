@@ -16,7 +16,7 @@ use auditwall_harness::calibrate::Calibrator;
 use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
-use auditwall_harness::result::{CheckResult, Verdict};
+use auditwall_harness::result::{CheckResult, FindingStatus, Verdict};
 use auditwall_probes::Prober;
 use auditwall_runtime::daemon;
 use auditwall_runtime::system;
@@ -180,6 +180,24 @@ fn outcome(result: &CheckResult) -> Result<(), Failed> {
                 .or_else(|| engine::failure_summary(&result.judgements))
                 .unwrap_or_else(|| "no reason given".to_string());
             let mut text = format!("{}: {reason}", verdict.as_str().to_uppercase());
+            // nextest shows this text (and puts it in its JUnit): a drift carries its diff.
+            for f in &result.findings {
+                text.push_str(&format!(
+                    "\n  {}  {}: {}",
+                    f.status.as_str(),
+                    f.subject,
+                    f.message
+                ));
+                if let Some(diff) = f
+                    .diff
+                    .as_deref()
+                    .filter(|_| f.status != FindingStatus::Waived)
+                {
+                    for line in diff.lines() {
+                        text.push_str(&format!("\n    {line}"));
+                    }
+                }
+            }
             text.push_str(&format!("\n  at {}", result.origin));
             Err(text.into())
         }

@@ -6,6 +6,9 @@
 //! failed assertion never leaves one running.
 //! Must not touch: anything but loopback addresses and the temporary directories it creates.
 
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
