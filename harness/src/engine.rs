@@ -322,6 +322,7 @@ fn unrun(
         judgements: Vec::new(),
         observations: Observations::new(),
         findings: Vec::new(),
+        timeline: None,
     }
 }
 

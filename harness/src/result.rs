@@ -81,6 +81,58 @@ pub struct CheckResult {
     /// Problems found with individual subjects (a calibration check: one per deployed file),
     /// in a stable order; waived ones included so reports can show them as waived.
     pub findings: Vec<Finding>,
+    /// A drill's measured timeline (`None` for other kinds, and for a drill that never got as
+    /// far as injecting its fault).
+    pub timeline: Option<Timeline>,
+}
+
+/// What a drill measured, relative to the moment its fault was injected (t0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    /// How often the drill polled; every time below is accurate to about this.
+    pub poll: Duration,
+    /// In the order they are defined: fault injected, detected, recovered, restored, steady
+    /// again — only the phases the drill declares.
+    pub events: Vec<TimelineEvent>,
+    /// Checks that had to stay green while the fault was on, and what they did.
+    pub unaffected: Vec<Unaffected>,
+    /// Peak resource use of each involved service while the drill ran.
+    pub resources: Vec<ResourcePeak>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineEvent {
+    /// `fault`, `detect`, `recover`, `restore`, `steady`.
+    pub phase: String,
+    /// When it happened, since t0; `None` when it never did before the drill gave up.
+    pub at: Option<Duration>,
+    /// The budget it is held against, since t0 (none for `fault`).
+    pub budget: Option<Duration>,
+    /// Happened within its budget (a phase without budget: happened at all).
+    pub ok: bool,
+    /// What was seen, e.g. "router.chat answered, served by model-fallback" or the reason it
+    /// never happened (already redacted).
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unaffected {
+    pub check: String,
+    /// Times it was polled while the fault was on.
+    pub polls: u32,
+    /// When it first went red, since t0; `None` when it stayed green.
+    pub red_at: Option<Duration>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourcePeak {
+    pub service: String,
+    pub samples: u32,
+    /// Largest resident set seen, bytes.
+    pub rss_max: u64,
+    /// Largest swap use seen, bytes.
+    pub swap_max: u64,
 }
 
 /// One problem a check found with one subject, e.g. a deployed file that drifted.

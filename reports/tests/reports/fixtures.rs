@@ -55,6 +55,7 @@ pub fn check(suite: Suite, id: &str, verdict: Verdict, file_line: (&str, u32)) -
         judgements: Vec::new(),
         observations: Observations::new(),
         findings: Vec::new(),
+        timeline: None,
     }
 }
 
