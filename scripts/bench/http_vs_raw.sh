@@ -41,13 +41,31 @@ trap 'exit 130' INT TERM
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 url="http://127.0.0.1:$port/health"
 
-# The deployed config, rendered from the canonical template: substitute {{ports.*}} and
-# refuse to go on if any placeholder is left.
-sed -e "s/{{ *ports\.model_primary *}}/$port/g" \
-    "$repo/reference/templates/model-primary.yaml.tmpl" > "$work/model-primary.yaml"
-if grep -q '{{' "$work/model-primary.yaml"; then
-    echo "error: unrendered placeholder in model-primary.yaml" >&2; exit 2
-fi
+# The deployed config, rendered from the canonical template with the templates' own syntax:
+# `${name}` is replaced by its value, `$${` is a literal `${`, any other `$` stays. A
+# placeholder without a value, or one not closed on its line, stops the script: the server
+# must not start from a config it would misread.
+python3 - "$repo/reference/templates/model-primary.yaml.tmpl" "$work/model-primary.yaml" \
+    "ports.model_primary=$port" <<'EOF' || exit 2
+import re, sys
+template, out, *pairs = sys.argv[1:]
+values = dict(pair.split("=", 1) for pair in pairs)
+def substitute(match):
+    if match.group(0) == "$${":
+        return "${"
+    name = match.group(1)
+    if name is None:
+        sys.exit(f'error: {template}: "${{" is never closed with "}}" on its line')
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        sys.exit(f'error: {template}: "{name}" is not a variable name')
+    if name not in values:
+        sys.exit(f'error: {template}: no value for variable "{name}"')
+    return values[name]
+with open(template) as f:
+    text = f.read()
+with open(out, "w") as f:
+    f.write(re.sub(r"\$\$\{|\$\{(?:([^}\n]*)\})?", substitute, text))
+EOF
 
 AUDITWALL_SERVE=model-primary AUDITWALL_SERVE_CONFIG="$work/model-primary.yaml" \
     AUDITWALL_SERVE_LISTEN="127.0.0.1:$port" "$bin" >"$work/server.log" 2>&1 &
