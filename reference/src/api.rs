@@ -97,12 +97,16 @@ pub(crate) fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Err
 const EVENT_LOG_CAPACITY: usize = 1000;
 
 /// An event log keeping the most recent events, numbered from 1 in the order they happened.
+/// Serialized as `{"next_seq": n, "recent": [...]}` (the hub keeps it in its state file).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct EventLog<T> {
     next_seq: u64,
+    #[serde(rename = "recent")]
     events: VecDeque<Logged<T>>,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Logged<T> {
     seq: u64,
     time_ms: u64,
@@ -132,5 +136,38 @@ impl<T: Clone> EventLog<T> {
 
     pub(crate) fn snapshot(&self) -> Vec<Logged<T>> {
         self.events.iter().cloned().collect()
+    }
+
+    /// The log as loaded from a file, if it is one this log could have become.
+    pub(crate) fn validated(self) -> Result<Self, String> {
+        if self.next_seq == 0 {
+            return Err("next_seq is 0; events are numbered from 1".to_owned());
+        }
+        if self.events.len() > EVENT_LOG_CAPACITY {
+            return Err(format!(
+                "{} events, more than the {EVENT_LOG_CAPACITY} kept",
+                self.events.len()
+            ));
+        }
+        let first = self
+            .next_seq
+            .checked_sub(self.events.len() as u64)
+            .filter(|first| *first >= 1)
+            .ok_or_else(|| {
+                format!(
+                    "{} events cannot all be numbered below next_seq {}",
+                    self.events.len(),
+                    self.next_seq
+                )
+            })?;
+        for (expected, logged) in (first..).zip(&self.events) {
+            if logged.seq != expected {
+                return Err(format!(
+                    "event numbered {} where {expected} belongs (next_seq is {})",
+                    logged.seq, self.next_seq
+                ));
+            }
+        }
+        Ok(self)
     }
 }

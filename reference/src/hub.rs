@@ -3,10 +3,22 @@
 //!
 //! Owns: `GET /state` (flat map such as `{"door.front.locked": false, ...}`),
 //! `POST /actions`, `POST /automations/goodnight`, `GET /events`, `GET /health`,
-//! `GET|POST /admin/fault` and the hub fault modes.
-//! Must not touch: other services; all state is in memory and starts the same every time.
+//! `GET|POST /admin/fault`, the hub fault modes, and its state file.
+//! Must not touch: other services or any file but its own state file.
+//!
+//! **The state survives a crash.** The entities and the event log live in `state_file`
+//! (JSON, see [`HubConfig::state_file`]). Every change is written there — whole, to a temp
+//! file in the same directory, fsynced, renamed over the old one — *before* the request is
+//! answered, so a hub killed with SIGKILL right after answering comes back with exactly what
+//! it answered. If the write fails, the change is dropped and the request gets a 500. At
+//! start the file is loaded if it exists; no file means the default state. A file that
+//! cannot be read or understood stops the hub from starting: resetting a home's state
+//! silently (doors unlocked) would be worse than not starting. The fault mode is not part of
+//! the state: like every service's, it is cleared by a restart.
 
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
@@ -21,12 +33,16 @@ use tokio::net::TcpListener;
 use crate::api::{self, ApiError, EventLog, FaultMode};
 use crate::{server, Error};
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubConfig {
     /// The fault mode at startup; switchable later through `POST /admin/fault`.
     #[serde(default)]
     pub fault: HubFault,
+    /// Where the hub keeps its state: `{"format": 1, "entities": {"door.front": {"door":
+    /// {"locked": false}}, ...}, "events": {"next_seq": 1, "recent": [...]}}`. Its
+    /// directory must exist.
+    pub state_file: PathBuf,
 }
 
 /// Run-time fault modes of the hub.
@@ -60,8 +76,11 @@ impl FaultMode for HubFault {
 
 const BUSY: &str = "hub is busy (fault: success_false)";
 const THERMOSTAT_RANGE: (f64, f64) = (5.0, 35.0);
+/// The state file's layout version; a file of another version is refused, not guessed at.
+const STATE_FORMAT: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum Entity {
     Light { on: bool, brightness: u8 },
     Door { locked: bool },
@@ -81,6 +100,28 @@ impl Entity {
         }
     }
 
+    fn kind(&self) -> &'static str {
+        match self {
+            Entity::Light { .. } => "light",
+            Entity::Door { .. } => "door",
+            Entity::Thermostat { .. } => "thermostat",
+        }
+    }
+
+    /// Why a loaded entity could not have been produced by any action, if it could not.
+    fn out_of_range(&self) -> Option<String> {
+        let (low, high) = THERMOSTAT_RANGE;
+        match self {
+            Entity::Light { brightness, .. } if *brightness > 100 => {
+                Some(format!("brightness {brightness} is above 100"))
+            }
+            Entity::Thermostat { target, .. } if !(low..=high).contains(target) => {
+                Some(format!("target {target} is outside {low} to {high}"))
+            }
+            _ => None,
+        }
+    }
+
     fn actions(&self) -> &'static [&'static str] {
         match self {
             Entity::Light { .. } => &["turn_on", "turn_off", "toggle", "set_brightness"],
@@ -91,24 +132,43 @@ impl Entity {
 }
 
 /// One attribute change, as logged in `/events`.
-#[derive(Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Change {
     entity: String,
     change: AttributeChange,
     /// `action` or `automation.goodnight`.
-    cause: &'static str,
+    cause: String,
 }
 
-#[derive(Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AttributeChange {
-    attribute: &'static str,
+    attribute: String,
     from: Value,
     to: Value,
 }
 
 struct Hub {
-    entities: BTreeMap<&'static str, Entity>,
+    home: Home,
     fault: HubFault,
+    state_file: PathBuf,
+}
+
+/// Everything the state file holds.
+#[derive(Clone)]
+struct Home {
+    entities: BTreeMap<&'static str, Entity>,
+    events: EventLog<Change>,
+}
+
+/// The state file's shape. Entity ids are owned here; [`Home`] uses the static ids of the
+/// known entities, which loading checks them against.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedHome {
+    format: u32,
+    entities: BTreeMap<String, Entity>,
     events: EventLog<Change>,
 }
 
@@ -155,15 +215,18 @@ fn initial_entities() -> BTreeMap<&'static str, Entity> {
     ])
 }
 
-/// Serves the hub on `listener`. Never returns on its own; stop it by dropping the future.
+/// Serves the hub on `listener`, starting from its state file (or the default state when
+/// there is none). Returns only if the state file cannot be loaded; otherwise stop it by
+/// dropping the future.
 pub async fn serve(
     config: HubConfig,
     listener: TcpListener,
 ) -> Result<std::convert::Infallible, Error> {
+    let home = load(&config.state_file)?;
     let hub: Shared = Arc::new(Mutex::new(Hub {
-        entities: initial_entities(),
+        home,
         fault: config.fault,
-        events: EventLog::new(),
+        state_file: config.state_file,
     }));
     let app = Router::new()
         .route("/state", get(state))
@@ -176,7 +239,119 @@ pub async fn serve(
     Ok(server::run(app, listener, std::future::pending()).await)
 }
 
+/// The saved home at `path`; the default home if there is no file.
+fn load(path: &Path) -> Result<Home, Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Home {
+                entities: initial_entities(),
+                events: EventLog::new(),
+            })
+        }
+        Err(e) => return Err(Error::state(path, format!("cannot be read: {e}"))),
+    };
+    let saved: SavedHome = serde_json::from_str(&text)
+        .map_err(|e| Error::state(path, format!("is not a hub state: {e}")))?;
+    if saved.format != STATE_FORMAT {
+        return Err(Error::state(
+            path,
+            format!(
+                "has format {}, this hub reads format {STATE_FORMAT}",
+                saved.format
+            ),
+        ));
+    }
+    let mut entities = initial_entities();
+    if let Some(unknown) = saved
+        .entities
+        .keys()
+        .find(|id| !entities.contains_key(id.as_str()))
+    {
+        return Err(Error::state(
+            path,
+            format!("names unknown entity \"{unknown}\""),
+        ));
+    }
+    for (id, entity) in entities.iter_mut() {
+        let Some(loaded) = saved.entities.get(*id) else {
+            return Err(Error::state(path, format!("has no entity \"{id}\"")));
+        };
+        if loaded.kind() != entity.kind() {
+            return Err(Error::state(
+                path,
+                format!(
+                    "says \"{id}\" is a {}, but it is a {}",
+                    loaded.kind(),
+                    entity.kind()
+                ),
+            ));
+        }
+        if let Some(why) = loaded.out_of_range() {
+            return Err(Error::state(path, format!("\"{id}\": {why}")));
+        }
+        *entity = loaded.clone();
+    }
+    let events = saved
+        .events
+        .validated()
+        .map_err(|why| Error::state(path, format!("event log: {why}")))?;
+    Ok(Home { entities, events })
+}
+
+/// Replaces the file at `path` with `home`, durably: a crash at any point leaves either the
+/// old file or the new one, never a torn one.
+fn save(path: &Path, home: &Home) -> std::io::Result<()> {
+    let saved = SavedHome {
+        format: STATE_FORMAT,
+        entities: home
+            .entities
+            .iter()
+            .map(|(id, entity)| ((*id).to_owned(), entity.clone()))
+            .collect(),
+        events: home.events.clone(),
+    };
+    let text = serde_json::to_vec_pretty(&saved).map_err(std::io::Error::other)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".tmp");
+    let tmp = dir.join(name);
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&text)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    // The rename itself is only durable once the directory is.
+    std::fs::File::open(dir)?.sync_all()
+}
+
 impl Hub {
+    /// Makes `change` to a copy of the home, saves the copy if anything changed, and only
+    /// then keeps it: what a request is answered with is always what is on disk.
+    fn commit(&mut self, change: impl FnOnce(&mut Home)) -> Result<(), ApiError> {
+        let mut next = self.home.clone();
+        change(&mut next);
+        if next.entities == self.home.entities {
+            return Ok(());
+        }
+        save(&self.state_file, &next).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "state not saved to {} ({e}); nothing was changed",
+                    self.state_file.display()
+                ),
+            )
+        })?;
+        self.home = next;
+        Ok(())
+    }
+}
+
+impl Home {
     fn flat_state(&self, only: Option<&str>) -> serde_json::Map<String, Value> {
         self.entities
             .iter()
@@ -191,7 +366,7 @@ impl Hub {
     }
 
     /// Replaces an entity and logs every attribute that actually changed.
-    fn set(&mut self, id: &'static str, new: Entity, cause: &'static str) {
+    fn set(&mut self, id: &'static str, new: Entity, cause: &str) {
         let Some(old) = self.entities.insert(id, new.clone()) else {
             return;
         };
@@ -200,11 +375,11 @@ impl Hub {
                 self.events.push(Change {
                     entity: id.to_owned(),
                     change: AttributeChange {
-                        attribute,
+                        attribute: attribute.to_owned(),
                         from,
                         to,
                     },
-                    cause,
+                    cause: cause.to_owned(),
                 });
             }
         }
@@ -212,11 +387,11 @@ impl Hub {
 }
 
 async fn state(State(hub): State<Shared>) -> Json<serde_json::Map<String, Value>> {
-    Json(lock(&hub).flat_state(None))
+    Json(lock(&hub).home.flat_state(None))
 }
 
 async fn events(State(hub): State<Shared>) -> Json<Value> {
-    Json(json!({ "events": lock(&hub).events.snapshot() }))
+    Json(json!({ "events": lock(&hub).home.events.snapshot() }))
 }
 
 async fn get_fault(State(hub): State<Shared>) -> Json<Value> {
@@ -248,7 +423,7 @@ async fn action(State(hub): State<Shared>, body: Bytes) -> Result<Json<Value>, A
         )
     })?;
     let mut hub = lock(&hub);
-    let Some((&id, entity)) = hub.entities.get_key_value(request.entity.as_str()) else {
+    let Some((&id, entity)) = hub.home.entities.get_key_value(request.entity.as_str()) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("unknown entity \"{}\"", request.entity),
@@ -258,11 +433,11 @@ async fn action(State(hub): State<Shared>, body: Bytes) -> Result<Json<Value>, A
     if hub.fault == HubFault::SuccessFalse {
         return Ok(Json(json!({ "success": false, "error": BUSY })));
     }
-    hub.set(id, new, "action");
+    hub.commit(|home| home.set(id, new, "action"))?;
     Ok(Json(json!({
         "success": true,
         "entity": id,
-        "state": hub.flat_state(Some(id)),
+        "state": hub.home.flat_state(Some(id)),
     })))
 }
 
@@ -329,16 +504,17 @@ fn apply(entity: &Entity, request: &ActionRequest) -> Result<Entity, ApiError> {
     Ok(new)
 }
 
-async fn goodnight(State(hub): State<Shared>) -> (StatusCode, Json<Value>) {
+async fn goodnight(State(hub): State<Shared>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut hub = lock(&hub);
     if hub.fault == HubFault::SuccessFalse {
-        return (
+        return Ok((
             StatusCode::ACCEPTED,
             Json(json!({ "success": false, "automation": "goodnight", "error": BUSY })),
-        );
+        ));
     }
     let skip_front_door = hub.fault == HubFault::GoodnightNoLock;
     let targets: Vec<(&'static str, Entity)> = hub
+        .home
         .entities
         .iter()
         .filter_map(|(&id, entity)| match entity {
@@ -354,11 +530,13 @@ async fn goodnight(State(hub): State<Shared>) -> (StatusCode, Json<Value>) {
             Entity::Thermostat { .. } => None,
         })
         .collect();
-    for (id, entity) in targets {
-        hub.set(id, entity, "automation.goodnight");
-    }
-    (
+    hub.commit(|home| {
+        for (id, entity) in targets {
+            home.set(id, entity, "automation.goodnight");
+        }
+    })?;
+    Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "success": true, "automation": "goodnight" })),
-    )
+    ))
 }

@@ -4,9 +4,10 @@
 //! Owns the services themselves — [`model`] (OpenAI-compatible model server, used for both
 //! `model-primary` and `model-fallback`), [`router`], [`hub`] and [`watchdog`] — their
 //! run-time fault modes, and the canonical config [`templates`].
-//! Must not touch: process supervision, signals, the CLI or the file system. Every service is
-//! a `serve(config, listener)` future; the caller decides whether it runs in-process (tests)
-//! or in its own process, and stops it by dropping the future.
+//! Must not touch: process supervision, signals, the CLI or the file system beyond the hub's
+//! own state file. Every service is a `serve(config, listener)` future; the caller decides
+//! whether it runs in-process (tests) or in its own process, and stops it by dropping the
+//! future.
 
 pub mod hub;
 pub mod model;
@@ -39,6 +40,9 @@ pub enum ErrorKind {
     Config,
     /// The outbound HTTP client could not be built.
     Client,
+    /// The hub's state file cannot be read or understood; the hub refuses to start rather
+    /// than reset the home.
+    State,
 }
 
 impl fmt::Display for ErrorKind {
@@ -46,6 +50,7 @@ impl fmt::Display for ErrorKind {
         f.write_str(match self {
             ErrorKind::Config => "invalid configuration",
             ErrorKind::Client => "cannot build HTTP client",
+            ErrorKind::State => "cannot load state",
         })
     }
 }
@@ -64,6 +69,17 @@ impl Error {
             kind: ErrorKind::Client,
             context: context.into(),
             source: Some(Box::new(source)),
+        }
+    }
+
+    pub(crate) fn state(path: &std::path::Path, problem: impl fmt::Display) -> Self {
+        Error {
+            kind: ErrorKind::State,
+            context: format!(
+                "hub state file {} {problem}; fix or remove it (the hub never resets its state on its own)",
+                path.display()
+            ),
+            source: None,
         }
     }
 

@@ -22,7 +22,8 @@ pub struct Template {
 
 /// Every service's template. Placeholders: `ports.model_primary`, `ports.model_fallback`,
 /// `ports.primary_proxy` (the router reaches model-primary through it), `ports.router`,
-/// `ports.hub`.
+/// `ports.hub`, and `paths.run_dir` (a directory that outlives the services' processes: the
+/// hub keeps its state file there).
 pub const TEMPLATES: &[Template] = &[
     Template {
         service: "model-primary",

@@ -469,20 +469,16 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Writes each service's deployed config from its canonical template.
 pub fn render_configs(layout: &Layout, ports: &Ports) -> Result<(), RuntimeError> {
-    for (file_name, text) in rendered(ports)? {
+    for (file_name, text) in rendered(ports, layout)? {
         let path = layout.config_dir().join(file_name);
         std::fs::write(&path, text).map_err(|e| RuntimeError::io("write", &path, &e))?;
     }
     Ok(())
 }
 
-/// The canonical configs for these ports, as (file name, text).
-fn rendered(ports: &Ports) -> Result<Vec<(&'static str, String)>, RuntimeError> {
-    let values: BTreeMap<String, String> = ports
-        .0
-        .iter()
-        .map(|(service, port)| (format!("ports.{}", key(service)), port.to_string()))
-        .collect();
+/// The canonical configs for these ports and this layout, as (file name, text).
+fn rendered(ports: &Ports, layout: &Layout) -> Result<Vec<(&'static str, String)>, RuntimeError> {
+    let values = template_values(ports, layout);
     templates::TEMPLATES
         .iter()
         .map(|t| {
@@ -497,6 +493,22 @@ fn rendered(ports: &Ports) -> Result<Vec<(&'static str, String)>, RuntimeError> 
                 })
         })
         .collect()
+}
+
+/// What the templates' placeholders stand for. Every name here must also be in
+/// [`profile_layer`] with the same value, or the wall's calibration (which renders the same
+/// templates from the profile) cannot render them or sees drift.
+fn template_values(ports: &Ports, layout: &Layout) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<String, String> = ports
+        .0
+        .iter()
+        .map(|(service, port)| (format!("ports.{}", key(service)), port.to_string()))
+        .collect();
+    values.insert(
+        "paths.run_dir".to_string(),
+        layout.run_dir().display().to_string(),
+    );
+    values
 }
 
 fn service_spec(exe: &Path, layout: &Layout, ports: &Ports, service: &str) -> ServiceSpec {
@@ -525,8 +537,8 @@ fn service_spec(exe: &Path, layout: &Layout, ports: &Ports, service: &str) -> Se
     spec
 }
 
-/// The live profile layer: ports, endpoints, and where the deployed configs, pid files and
-/// the services' binary are.
+/// The live profile layer: ports, endpoints, where the deployed configs, pid files and the
+/// services' binary are, and `paths.run_dir` (the templates' name for the run directory).
 pub fn profile_layer(ports: &Ports, layout: &Layout) -> String {
     let mut yaml = String::from("ports:\n");
     for (service, port) in &ports.0 {
@@ -547,6 +559,8 @@ pub fn profile_layer(ports: &Ports, layout: &Layout) -> String {
         "  exe: {}\n",
         quote(layout.bin_dir().join(BINARY))
     ));
+    yaml.push_str("paths:\n");
+    yaml.push_str(&format!("  run_dir: {}\n", quote(layout.run_dir())));
     yaml
 }
 
@@ -671,7 +685,39 @@ reference:
   config_dir: \"/srv/aw \\\"ref\\\"/config\"
   run_dir: \"/srv/aw \\\"ref\\\"/run\"
   exe: \"/srv/aw \\\"ref\\\"/bin/auditwall-reference\"
+paths:
+  run_dir: \"/srv/aw \\\"ref\\\"/run\"
 "
         );
+    }
+
+    #[test]
+    fn every_template_value_is_in_the_profile_layer_with_the_same_value() {
+        let ports = Ports(BTreeMap::from([
+            ("hub".to_string(), 20003),
+            ("primary-proxy".to_string(), 20004),
+        ]));
+        let layout = Layout::new("/srv/aw");
+        let values = template_values(&ports, &layout);
+        assert_eq!(
+            values.keys().collect::<Vec<_>>(),
+            ["paths.run_dir", "ports.hub", "ports.primary_proxy"]
+        );
+        let layer = profile_layer(&ports, &layout);
+        for (name, value) in &values {
+            let (section, leaf) = name.split_once('.').expect("dotted name");
+            let line = format!("  {leaf}: {value}");
+            let quoted = format!("  {leaf}: {value:?}");
+            let header = format!("{section}:");
+            let mut section_lines = layer
+                .lines()
+                .skip_while(|l| *l != header)
+                .skip(1)
+                .take_while(|l| l.starts_with("  "));
+            assert!(
+                section_lines.any(|l| l == line || l == quoted),
+                "{name} = {value} missing from:\n{layer}"
+            );
+        }
     }
 }

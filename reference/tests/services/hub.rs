@@ -1,16 +1,30 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::path::Path;
+use std::time::Duration;
 
 use auditwall_reference::hub::{self, HubConfig, HubFault};
-use auditwall_reference::Error;
+use auditwall_reference::{Error, ErrorKind};
 use serde_json::{json, Map, Value};
+use tempfile::TempDir;
 
 use crate::common::{self, client, get_json, post_json, Running};
 
 type Hub = Running<Result<Infallible, Error>>;
 
-async fn start(fault: HubFault) -> Hub {
-    common::spawn(|listener| hub::serve(HubConfig { fault }, listener)).await
+/// A hub keeping its state in a fresh directory, which is removed when the test ends.
+async fn start(fault: HubFault) -> (TempDir, Hub) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = start_with(fault, &dir.path().join("hub-state.json")).await;
+    (dir, hub)
+}
+
+async fn start_with(fault: HubFault, state_file: &Path) -> Hub {
+    let config = HubConfig {
+        fault,
+        state_file: state_file.to_path_buf(),
+    };
+    common::spawn(|listener| hub::serve(config, listener)).await
 }
 
 async fn state(hub: &Hub) -> Map<String, Value> {
@@ -49,7 +63,7 @@ async fn act(hub: &Hub, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn initial_state_is_pinned() {
-    let hub = start(HubFault::None).await;
+    let (_dir, hub) = start(HubFault::None).await;
     assert_eq!(
         Value::Object(state(&hub).await),
         json!({
@@ -74,7 +88,7 @@ async fn initial_state_is_pinned() {
 
 #[tokio::test]
 async fn goodnight_locks_every_door_and_turns_every_light_off_and_nothing_else() {
-    let hub = start(HubFault::None).await;
+    let (_dir, hub) = start(HubFault::None).await;
     let before = state(&hub).await;
     assert_eq!(
         goodnight(&hub).await,
@@ -145,7 +159,7 @@ async fn goodnight_locks_every_door_and_turns_every_light_off_and_nothing_else()
 
 #[tokio::test]
 async fn goodnight_no_lock_reports_success_but_leaves_the_front_door_unlocked() {
-    let hub = start(HubFault::None).await;
+    let (_dir, hub) = start(HubFault::None).await;
     let (status, body) = post_json(
         &client(),
         &hub.url("/admin/fault"),
@@ -176,7 +190,7 @@ async fn goodnight_no_lock_reports_success_but_leaves_the_front_door_unlocked() 
 
 #[tokio::test]
 async fn success_false_answers_with_the_usual_status_and_changes_nothing() {
-    let hub = start(HubFault::SuccessFalse).await;
+    let (_dir, hub) = start(HubFault::SuccessFalse).await;
     let before = state(&hub).await;
     assert_eq!(
         goodnight(&hub).await,
@@ -198,7 +212,7 @@ async fn success_false_answers_with_the_usual_status_and_changes_nothing() {
 
 #[tokio::test]
 async fn actions_change_one_entity_and_answer_with_its_state() {
-    let hub = start(HubFault::None).await;
+    let (_dir, hub) = start(HubFault::None).await;
     assert_eq!(
         act(
             &hub,
@@ -266,7 +280,7 @@ async fn actions_change_one_entity_and_answer_with_its_state() {
 
 #[tokio::test]
 async fn bad_actions_get_clear_errors_and_change_nothing() {
-    let hub = start(HubFault::None).await;
+    let (_dir, hub) = start(HubFault::None).await;
     let before = state(&hub).await;
     let cases = [
         (
@@ -315,4 +329,197 @@ async fn bad_actions_get_clear_errors_and_change_nothing() {
         )
     );
     assert_eq!(state(&hub).await, before);
+}
+
+/// The state file of a hub in its default state, as the hub writes it.
+fn default_file() -> Value {
+    json!({
+        "format": 1,
+        "entities": {
+            "door.back": { "door": { "locked": false } },
+            "door.front": { "door": { "locked": false } },
+            "light.bedroom": { "light": { "on": true, "brightness": 40 } },
+            "light.kitchen": { "light": { "on": true, "brightness": 100 } },
+            "light.living": { "light": { "on": true, "brightness": 70 } },
+            "thermostat.main": { "thermostat": { "target": 21.0, "current": 20.5 } },
+        },
+        "events": { "next_seq": 1, "recent": [] },
+    })
+}
+
+fn read_file(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).expect("the state file exists");
+    serde_json::from_str(&text).expect("the state file is JSON")
+}
+
+#[tokio::test]
+async fn state_and_events_survive_a_restart_through_the_state_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hub-state.json");
+    let hub = start_with(HubFault::None, &file).await;
+    assert!(!file.exists(), "nothing is written before the first change");
+    assert_eq!(
+        act(&hub, json!({ "entity": "door.front", "action": "lock" }))
+            .await
+            .0,
+        200
+    );
+    // The answer came after the write: the file already holds the change.
+    let mut expected = default_file();
+    expected["entities"]["door.front"] = json!({ "door": { "locked": true } });
+    let saved = read_file(&file);
+    assert_eq!(saved["entities"], expected["entities"]);
+    assert_eq!(saved["events"]["next_seq"], 2);
+    assert_eq!(
+        saved["events"]["recent"][0]["change"],
+        json!({ "attribute": "locked", "from": false, "to": true })
+    );
+    assert_eq!(goodnight(&hub).await.0, 202);
+    let (status, _) = post_json(
+        &client(),
+        &hub.url("/admin/fault"),
+        &json!({ "mode": "goodnight_no_lock" }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let before = (state(&hub).await, events(&hub).await);
+    assert_eq!(before.1.len(), 5, "lock + four changes by goodnight");
+    hub.stop().await;
+
+    let hub = start_with(HubFault::None, &file).await;
+    assert_eq!((state(&hub).await, events(&hub).await), before);
+    assert_eq!(
+        get_json(&client(), &hub.url("/admin/fault")).await,
+        (200, json!({ "mode": "none" })),
+        "a restart clears the fault mode, as it does for every service"
+    );
+    // Numbering carries on where it stopped.
+    act(&hub, json!({ "entity": "door.back", "action": "unlock" })).await;
+    let events = events(&hub).await;
+    assert_eq!(events.last().map(|e| e["seq"].clone()), Some(json!(6)));
+}
+
+#[tokio::test]
+async fn a_fresh_state_file_location_starts_from_the_defaults() {
+    let (dir, hub) = start(HubFault::None).await;
+    let (_other_dir, other) = start(HubFault::None).await;
+    act(&other, json!({ "entity": "door.front", "action": "lock" })).await;
+    let initial = state(&hub).await;
+    assert_eq!(initial["door.front.locked"], false);
+    assert_eq!(initial["light.kitchen.on"], true);
+    // A change and back again leaves the defaults on disk, in the pinned layout.
+    act(&hub, json!({ "entity": "door.front", "action": "lock" })).await;
+    act(&hub, json!({ "entity": "door.front", "action": "unlock" })).await;
+    let saved = read_file(&dir.path().join("hub-state.json"));
+    assert_eq!(saved["format"], 1);
+    assert_eq!(saved["entities"], default_file()["entities"]);
+}
+
+#[tokio::test]
+async fn a_state_file_the_hub_cannot_understand_stops_it_from_starting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hub-state.json");
+    let shown = file.display().to_string();
+    let with = |pointer: &str, value: Value| {
+        let mut doc = default_file();
+        *doc.pointer_mut(pointer)
+            .expect("pointer into the default file") = value;
+        doc.to_string()
+    };
+    let without = |entity: &str| {
+        let mut doc = default_file();
+        doc["entities"]
+            .as_object_mut()
+            .expect("entities")
+            .remove(entity);
+        doc.to_string()
+    };
+    let mut unknown = default_file();
+    unknown["entities"]["light.garage"] = json!({ "light": { "on": true, "brightness": 1 } });
+    let event = json!({ "seq": 3, "time_ms": 1, "entity": "door.front", "cause": "action",
+                        "change": { "attribute": "locked", "from": false, "to": true } });
+    let cases = [
+        (
+            "{\"format\": 1, \"entit".to_owned(),
+            "is not a hub state: EOF while parsing a string at line 1 column 20",
+        ),
+        (
+            String::new(),
+            "is not a hub state: EOF while parsing a value at line 1 column 0",
+        ),
+        (
+            with("/format", json!(2)),
+            "has format 2, this hub reads format 1",
+        ),
+        (unknown.to_string(), "names unknown entity \"light.garage\""),
+        (
+            without("thermostat.main"),
+            "has no entity \"thermostat.main\"",
+        ),
+        (
+            with(
+                "/entities/door.front",
+                json!({ "light": { "on": true, "brightness": 5 } }),
+            ),
+            "says \"door.front\" is a light, but it is a door",
+        ),
+        (
+            with("/entities/light.kitchen/light/brightness", json!(150)),
+            "\"light.kitchen\": brightness 150 is above 100",
+        ),
+        (
+            with("/entities/thermostat.main/thermostat/target", json!(80.0)),
+            "\"thermostat.main\": target 80 is outside 5 to 35",
+        ),
+        (
+            with("/events", json!({ "next_seq": 2, "recent": [event] })),
+            "event log: event numbered 3 where 1 belongs (next_seq is 2)",
+        ),
+        (
+            with("/events/next_seq", json!(0)),
+            "event log: next_seq is 0; events are numbered from 1",
+        ),
+    ];
+    for (text, problem) in cases {
+        std::fs::write(&file, &text).expect("write the state file");
+        let config = HubConfig {
+            fault: HubFault::None,
+            state_file: file.clone(),
+        };
+        let listener = common::listener().await;
+        let error = tokio::time::timeout(Duration::from_secs(10), hub::serve(config, listener))
+            .await
+            .expect("a hub with a bad state file returns at once")
+            .expect_err(problem);
+        assert_eq!(error.kind(), ErrorKind::State, "{problem}");
+        assert_eq!(
+            error.to_string(),
+            format!("cannot load state: hub state file {shown} {problem}; fix or remove it (the hub never resets its state on its own)")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("still there"),
+            text,
+            "the file is left as it was"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_change_that_cannot_be_saved_is_not_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("missing-dir").join("hub-state.json");
+    let hub = start_with(HubFault::None, &file).await;
+    let before = state(&hub).await;
+    let (status, body) = act(&hub, json!({ "entity": "door.front", "action": "lock" })).await;
+    assert_eq!(status, 500);
+    let message = body["error"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(&format!("state not saved to {} (", file.display()))
+            && message.ends_with("); nothing was changed"),
+        "{message}"
+    );
+    let (status, _) = goodnight(&hub).await;
+    assert_eq!(status, 500);
+    assert_eq!(state(&hub).await, before);
+    assert_eq!(events(&hub).await, Vec::<Value>::new());
 }

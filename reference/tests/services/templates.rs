@@ -111,12 +111,14 @@ fn render_errors_name_the_problem_and_where() {
     }
 }
 
+/// Every value the templates use: the five ports and the run directory.
 fn ports(
     primary: u16,
     primary_proxy: u16,
     fallback: u16,
     router: u16,
     hub: u16,
+    run_dir: &str,
 ) -> BTreeMap<String, String> {
     values(&[
         ("ports.model_primary", &primary.to_string()),
@@ -124,12 +126,13 @@ fn ports(
         ("ports.model_fallback", &fallback.to_string()),
         ("ports.router", &router.to_string()),
         ("ports.hub", &hub.to_string()),
+        ("paths.run_dir", run_dir),
     ])
 }
 
 #[test]
 fn every_template_renders_and_parses_into_its_config() {
-    let values = ports(8101, 8104, 8102, 8100, 8103);
+    let values = ports(8101, 8104, 8102, 8100, 8103, "/srv/aw/run");
     let names: Vec<&str> = TEMPLATES.iter().map(|t| t.file_name).collect();
     assert_eq!(
         names,
@@ -183,7 +186,8 @@ fn every_template_renders_and_parses_into_its_config() {
     assert_eq!(
         hub,
         HubConfig {
-            fault: HubFault::None
+            fault: HubFault::None,
+            state_file: "/srv/aw/run/hub-state.json".into(),
         }
     );
     let dog: WatchdogConfig = serde_saphyr::from_str(&render("watchdog")).expect("watchdog");
@@ -220,8 +224,10 @@ async fn rendered_templates_run_the_whole_reference_system() {
         common::listener().await,
     ];
     let port = |i: usize| listeners[i].local_addr().expect("addr").port();
+    let run_dir = tempfile::tempdir().expect("run dir");
+    let run_path = run_dir.path().display().to_string();
     // No proxy here (that is the runtime's): the router reaches model-primary directly.
-    let values = ports(port(0), port(0), port(1), port(2), port(3));
+    let values = ports(port(0), port(0), port(1), port(2), port(3), &run_path);
     let parse = |service| render(template(service), &values).expect("render");
     let primary: ModelConfig = serde_saphyr::from_str(&parse("model-primary")).expect("parse");
     let fallback: ModelConfig = serde_saphyr::from_str(&parse("model-fallback")).expect("parse");
@@ -258,6 +264,10 @@ async fn rendered_templates_run_the_whole_reference_system() {
     assert_eq!(
         get_json(&client(), &hub.url("/state")).await.1["door.front.locked"],
         true
+    );
+    assert!(
+        run_dir.path().join("hub-state.json").is_file(),
+        "the hub saved its state where the template says"
     );
 
     let states = common::eventually("every service HEALTHY", || async {
