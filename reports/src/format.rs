@@ -7,9 +7,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auditwall_harness::result::{CheckResult, Finding, FindingStatus, RunSummary, Verdict};
+use auditwall_harness::result::{
+    CheckResult, Finding, FindingStatus, RunSummary, Timeline, TimelineEvent, Unaffected, Verdict,
+};
 use auditwall_spec::condition::Judgement;
-use auditwall_spec::Value;
+use auditwall_spec::{render_duration, render_size, Value};
 
 /// `412µs`, `12ms`, `1.2s`, `2m05s`, `1h02m05s`.
 pub(crate) fn human_duration(d: Duration) -> String {
@@ -139,6 +141,169 @@ pub(crate) fn headline(r: &CheckResult) -> String {
                 .unwrap_or_else(|| "no reason recorded".to_string()),
         },
     }
+}
+
+/// How one phase of a drill went, named the same way in every report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PhaseMark {
+    Ok,
+    /// Happened, but later than its budget.
+    Over,
+    /// Happened, and the drill still judged it not ok (a restore action that failed, or a
+    /// phase the drill rejected within its budget).
+    Failed,
+    /// Never happened before the drill gave up.
+    Never,
+}
+
+impl PhaseMark {
+    pub(crate) fn of(e: &TimelineEvent) -> PhaseMark {
+        // `at` decides "never" even if `ok` claims otherwise: a phase that did not happen
+        // cannot have gone well, and the report must not say it did.
+        match (e.at, e.budget) {
+            (None, _) => PhaseMark::Never,
+            _ if e.ok => PhaseMark::Ok,
+            (Some(at), Some(budget)) if at > budget => PhaseMark::Over,
+            (Some(_), _) => PhaseMark::Failed,
+        }
+    }
+
+    /// The word a reader must not miss; `None` for a phase that went well and for `never`
+    /// (its time column already says so).
+    pub(crate) fn word(self) -> Option<&'static str> {
+        match self {
+            PhaseMark::Ok | PhaseMark::Never => None,
+            PhaseMark::Over => Some("OVER"),
+            PhaseMark::Failed => Some("FAILED"),
+        }
+    }
+}
+
+/// `t+112ms`, `t+1.62s` since the fault was injected, or `never`.
+pub(crate) fn since_fault(at: Option<Duration>) -> String {
+    match at {
+        Some(d) => format!("t+{}", phase_time(d)),
+        None => "never".to_string(),
+    }
+}
+
+/// [`render_duration`], but with hundredths between one second and a minute: budgets are
+/// whole seconds, and a recovery after 3.04s must not read `3s` beside a `3s` budget.
+fn phase_time(d: Duration) -> String {
+    if (Duration::from_secs(1)..Duration::from_secs(60)).contains(&d) {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        render_duration(d)
+    }
+}
+
+/// A piece of a report line. `bad` pieces are what the reader must not miss: the terminal
+/// paints them red, formats without colour carry their words alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) text: String,
+    pub(crate) bad: bool,
+}
+
+fn plain(text: String) -> Span {
+    Span { text, bad: false }
+}
+
+fn bad(text: String) -> Span {
+    Span { text, bad: true }
+}
+
+/// The whole line as text, for formats without colour.
+pub(crate) fn line_text(spans: &[Span]) -> String {
+    spans.iter().map(|s| s.text.as_str()).collect()
+}
+
+/// A drill's timeline for humans: `timeline (poll 50ms):`, then, indented by two spaces, one
+/// line per phase (name, time since the fault, budget, what was seen), per check that had to
+/// stay green, and per service whose resources were sampled. The text is raw: each reporter
+/// escapes it its own way.
+pub(crate) fn timeline_lines(t: &Timeline) -> Vec<Vec<Span>> {
+    let mut lines = vec![vec![plain(format!(
+        "timeline (poll {}):",
+        render_duration(t.poll)
+    ))]];
+    for e in &t.events {
+        let mark = PhaseMark::of(e);
+        let budget = e
+            .budget
+            .map(|b| format!("≤ {}", render_duration(b)))
+            .unwrap_or_default();
+        let at = since_fault(e.at);
+        // Padded outside the painted text, so colour never runs into the gap.
+        let pad = " ".repeat(9usize.saturating_sub(at.chars().count()));
+        let mut line = vec![plain(format!("  {:<10} ", e.phase))];
+        line.push(if mark == PhaseMark::Ok {
+            plain(at)
+        } else {
+            bad(at)
+        });
+        line.push(plain(format!("{pad} {budget:<8} ")));
+        if let Some(word) = mark.word() {
+            line.push(bad(word.to_string()));
+            line.push(plain(" ".to_string()));
+        }
+        line.push(plain(e.detail.clone()));
+        lines.push(line);
+    }
+    for u in &t.unaffected {
+        lines.push(unaffected_line(u));
+    }
+    for r in &t.resources {
+        lines.push(vec![plain(format!(
+            "  {:<10} {} rss max {}, swap max {} ({})",
+            "resources",
+            r.service,
+            render_size(r.rss_max),
+            render_size(r.swap_max),
+            count(r.samples, "sample")
+        ))]);
+    }
+    lines
+}
+
+/// `unaffected hub.state went red at t+340ms (12 polls): <detail>`.
+fn unaffected_line(u: &Unaffected) -> Vec<Span> {
+    let mut line = vec![plain(format!("  {:<10} {} ", "unaffected", u.check))];
+    line.push(match u.red_at {
+        Some(_) => bad(format!("went red at {}", since_fault(u.red_at))),
+        None => plain("stayed green".to_string()),
+    });
+    let mut rest = format!(" ({})", count(u.polls, "poll"));
+    if let Some(detail) = &u.detail {
+        rest.push_str(": ");
+        rest.push_str(detail);
+    }
+    line.push(plain(rest));
+    line
+}
+
+/// The timeline as `name = value` lines (JUnit properties style): the poll resolution and
+/// one line per phase, e.g. `timeline.detect = 112ms (budget 2s)`, `timeline.steady = never
+/// (budget 10s)`, `timeline.recover = 4.2s (budget 3s) OVER`.
+pub(crate) fn timeline_properties(t: &Timeline) -> Vec<String> {
+    let mut lines = vec![format!("timeline.poll = {}", render_duration(t.poll))];
+    for e in &t.events {
+        let mut value = e.at.map(phase_time).unwrap_or_else(|| "never".to_string());
+        if let Some(budget) = e.budget {
+            value.push_str(&format!(" (budget {})", render_duration(budget)));
+        }
+        if let Some(word) = PhaseMark::of(e).word() {
+            value.push(' ');
+            value.push_str(word);
+        }
+        lines.push(format!("timeline.{} = {value}", e.phase));
+    }
+    lines
+}
+
+/// `1 poll`, `24 polls`.
+fn count(n: u32, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The worst per-check monitoring state of the run. A run that proved nothing (no results,
@@ -274,6 +439,71 @@ mod tests {
         ];
         for (d, expected) in cases {
             assert_eq!(human_duration(d), expected);
+        }
+    }
+
+    fn phase(at_ms: Option<u64>, budget_ms: Option<u64>, ok: bool) -> TimelineEvent {
+        TimelineEvent {
+            phase: "recover".into(),
+            at: at_ms.map(Duration::from_millis),
+            budget: budget_ms.map(Duration::from_millis),
+            ok,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_phase_is_marked_by_what_its_numbers_say() {
+        let cases = [
+            (
+                phase(Some(1_620), Some(3_000), true),
+                PhaseMark::Ok,
+                "1.62s (budget 3s)",
+            ),
+            (
+                phase(Some(3_040), Some(3_000), false),
+                PhaseMark::Over,
+                "3.04s (budget 3s) OVER",
+            ),
+            // Rejected within budget (e.g. served by the wrong backend): not "over".
+            (
+                phase(Some(900), Some(3_000), false),
+                PhaseMark::Failed,
+                "900ms (budget 3s) FAILED",
+            ),
+            (
+                phase(Some(5_050), None, false),
+                PhaseMark::Failed,
+                "5.05s FAILED",
+            ),
+            (
+                phase(None, Some(5_000), false),
+                PhaseMark::Never,
+                "never (budget 5s)",
+            ),
+            // A phase that never happened is never reported as fine.
+            (phase(None, None, true), PhaseMark::Never, "never"),
+            (
+                phase(Some(125_000), Some(180_000), true),
+                PhaseMark::Ok,
+                "2m5s (budget 3m)",
+            ),
+        ];
+        for (event, mark, property) in cases {
+            assert_eq!(PhaseMark::of(&event), mark, "{event:?}");
+            let timeline = Timeline {
+                poll: Duration::from_millis(50),
+                events: vec![event],
+                unaffected: Vec::new(),
+                resources: Vec::new(),
+            };
+            assert_eq!(
+                timeline_properties(&timeline),
+                [
+                    "timeline.poll = 50ms".to_string(),
+                    format!("timeline.recover = {property}")
+                ]
+            );
         }
     }
 

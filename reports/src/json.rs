@@ -5,13 +5,16 @@
 //! every declared field emitted). Must not touch: the terminal or JUnit wording.
 //!
 //! Conventions: timestamps are RFC 3339 UTC with milliseconds; `duration_ms` fields are whole
-//! milliseconds; observed durations are fractional milliseconds (loopback latency is often
-//! below one); sizes are bytes; absent values are `null`, never missing keys.
+//! milliseconds; observed and drill-timeline durations (`*_ms` inside `observations` and
+//! `timeline`) are fractional milliseconds (loopback latency is often below one); sizes are
+//! bytes; absent values are `null`, never missing keys.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use auditwall_harness::result::{CheckResult, Finding, RunSummary, Verdict};
+use auditwall_harness::result::{
+    CheckResult, Finding, ResourcePeak, RunSummary, Timeline, TimelineEvent, Unaffected, Verdict,
+};
 use auditwall_spec::Value;
 use serde::Serialize;
 
@@ -85,6 +88,52 @@ pub struct JsonCheck {
     /// Problems with individual subjects (calibration: one per deployed file), in the order
     /// the check found them; waived ones included. Empty when there are none.
     pub findings: Vec<JsonFinding>,
+    /// A drill's measured timeline; `null` for other checks and for a drill that never
+    /// injected its fault.
+    pub timeline: Option<JsonTimeline>,
+}
+
+/// What a drill measured. Every `*_ms` is fractional milliseconds since the fault was
+/// injected (t0), except `poll_ms`, the polling interval that bounds their accuracy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsonTimeline {
+    pub poll_ms: f64,
+    /// In the order the drill defines them: `fault`, `detect`, `recover`, `restore`,
+    /// `steady` (only those the drill declares).
+    pub events: Vec<JsonTimelineEvent>,
+    pub unaffected: Vec<JsonUnaffected>,
+    pub resources: Vec<JsonResourcePeak>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsonTimelineEvent {
+    pub phase: String,
+    /// `null` when the phase never happened before the drill gave up.
+    pub at_ms: Option<f64>,
+    /// `null` for a phase without a budget (e.g. `fault`).
+    pub budget_ms: Option<f64>,
+    /// Happened within its budget (without a budget: happened at all).
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// A check that had to stay green while the fault was on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsonUnaffected {
+    pub check: String,
+    pub polls: u32,
+    /// When it first went red; `null` when it stayed green.
+    pub red_at_ms: Option<f64>,
+    pub detail: Option<String>,
+}
+
+/// Peak resource use of one service while the drill ran.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsonResourcePeak {
+    pub service: String,
+    pub samples: u32,
+    pub rss_max_bytes: u64,
+    pub swap_max_bytes: u64,
 }
 
 /// One finding with everything the check recorded, including the whole diff (the terminal
@@ -206,6 +255,7 @@ impl From<&CheckResult> for JsonCheck {
                 .map(|(name, value)| (name.clone(), JsonObservation::from(value)))
                 .collect(),
             findings: r.findings.iter().map(JsonFinding::from).collect(),
+            timeline: r.timeline.as_ref().map(JsonTimeline::from),
         }
     }
 }
@@ -229,13 +279,62 @@ impl From<&Value> for JsonObservation {
             Value::Bool(b) => JsonObservation::Bool(*b),
             Value::Number(n) => JsonObservation::Number(n.is_finite().then_some(*n)),
             Value::Text(s) => JsonObservation::Text(s.clone()),
-            // Microsecond resolution: finer digits are noise from the clock, not signal.
-            Value::Duration(d) => JsonObservation::Duration(d.as_micros() as f64 / 1_000.0),
+            Value::Duration(d) => JsonObservation::Duration(fractional_ms(*d)),
             Value::Bytes(n) => JsonObservation::Bytes(*n),
             Value::Json(v) => JsonObservation::Json(v.clone()),
             Value::Map(map) => JsonObservation::Map(map.clone()),
         }
     }
+}
+
+impl From<&Timeline> for JsonTimeline {
+    fn from(t: &Timeline) -> Self {
+        JsonTimeline {
+            poll_ms: fractional_ms(t.poll),
+            events: t.events.iter().map(JsonTimelineEvent::from).collect(),
+            unaffected: t.unaffected.iter().map(JsonUnaffected::from).collect(),
+            resources: t.resources.iter().map(JsonResourcePeak::from).collect(),
+        }
+    }
+}
+
+impl From<&TimelineEvent> for JsonTimelineEvent {
+    fn from(e: &TimelineEvent) -> Self {
+        JsonTimelineEvent {
+            phase: e.phase.clone(),
+            at_ms: e.at.map(fractional_ms),
+            budget_ms: e.budget.map(fractional_ms),
+            ok: e.ok,
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+impl From<&Unaffected> for JsonUnaffected {
+    fn from(u: &Unaffected) -> Self {
+        JsonUnaffected {
+            check: u.check.clone(),
+            polls: u.polls,
+            red_at_ms: u.red_at.map(fractional_ms),
+            detail: u.detail.clone(),
+        }
+    }
+}
+
+impl From<&ResourcePeak> for JsonResourcePeak {
+    fn from(r: &ResourcePeak) -> Self {
+        JsonResourcePeak {
+            service: r.service.clone(),
+            samples: r.samples,
+            rss_max_bytes: r.rss_max,
+            swap_max_bytes: r.swap_max,
+        }
+    }
+}
+
+/// Microsecond resolution: finer digits are noise from the clock, not signal.
+fn fractional_ms(d: std::time::Duration) -> f64 {
+    d.as_micros() as f64 / 1_000.0
 }
 
 fn millis(d: std::time::Duration) -> u64 {

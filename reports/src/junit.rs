@@ -14,8 +14,8 @@ use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite}
 
 use crate::error::{Kind, ReportError};
 use crate::format::{
-    clamped_unix, counted_findings, failed_judgements, headline, judgement_line, render_value,
-    strip_ansi, waived_findings,
+    clamped_unix, counted_findings, failed_judgements, headline, judgement_line, line_text,
+    render_value, strip_ansi, timeline_lines, timeline_properties, waived_findings,
 };
 
 /// Writes the run as JUnit XML.
@@ -27,6 +27,11 @@ use crate::format::{
 /// checks become `<skipped>`. A flaky pass stays a pass (JUnit consumers would otherwise hide
 /// it among real failures) with a `flaky: passed on attempt N` note in its `system-out`,
 /// beside the observations.
+///
+/// A drill's timeline goes into its `system-out` (pass or not) as `timeline.<phase> = …`
+/// lines and the full timeline text, and a failing drill's failure text repeats the timeline
+/// so CI shows the measured numbers. They are not `<properties>` elements: `junit-report`
+/// 0.9 cannot write properties on a testcase.
 pub fn write_junit(summary: &RunSummary, out: &mut impl Write) -> Result<(), ReportError> {
     let mut report = Report::new();
     for suite in Suite::ALL {
@@ -117,8 +122,17 @@ fn details(r: &CheckResult) -> String {
             }
         }
     }
+    push_timeline(&mut text, r);
     text.push_str(&format!("at {}\n", r.origin));
     text
+}
+
+/// The timeline as the terminal prints it, without colour, one line each.
+fn push_timeline(text: &mut String, r: &CheckResult) {
+    for line in r.timeline.iter().flat_map(timeline_lines) {
+        text.push_str(&line_text(&line));
+        text.push('\n');
+    }
 }
 
 /// `drift  /srv/router.yaml: content differs from canonical\n`, without the diff.
@@ -134,6 +148,11 @@ fn system_out(r: &CheckResult) -> String {
     for f in waived_findings(r) {
         text.push_str(&finding_line(f));
     }
+    for property in r.timeline.iter().flat_map(timeline_properties) {
+        text.push_str(&property);
+        text.push('\n');
+    }
+    push_timeline(&mut text, r);
     for (name, value) in &r.observations.values {
         text.push_str(&format!("{name} = {}\n", render_value(value)));
     }

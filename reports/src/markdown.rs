@@ -3,16 +3,19 @@
 //! Owns: its layout and the escaping of user text into Markdown tables. Must not touch:
 //! deciding exit codes; it states what the results say.
 
-use auditwall_harness::result::{CheckResult, Finding, FindingStatus, RunSummary, Verdict};
+use auditwall_harness::result::{
+    CheckResult, Finding, FindingStatus, RunSummary, Timeline, Verdict,
+};
+use auditwall_spec::{render_duration, render_size};
 
 use crate::format::{
     failed_judgements, full_name, headline, human_duration, judgement_line, overall_state, rfc3339,
-    run_duration, strip_ansi,
+    run_duration, since_fault, strip_ansi, PhaseMark,
 };
 
 /// Title with the wall and its overall state, run facts, a counts table, a table of every
 /// check that did not pass cleanly (with reasons), every check's findings (diffs in fenced
-/// `diff` blocks), and the flaky checks.
+/// `diff` blocks), every drill's measured timeline, and the flaky checks.
 pub fn render_markdown(summary: &RunSummary) -> String {
     let info = &summary.info;
     let mut md = format!(
@@ -104,6 +107,18 @@ pub fn render_markdown(summary: &RunSummary) -> String {
         }
     }
 
+    let drills: Vec<(&CheckResult, &Timeline)> = summary
+        .results
+        .iter()
+        .filter_map(|r| r.timeline.as_ref().map(|t| (r, t)))
+        .collect();
+    if !drills.is_empty() {
+        md.push_str("\n## Drills\n");
+        for (r, t) in drills {
+            push_drill(&mut md, r, t);
+        }
+    }
+
     let flaky: Vec<&CheckResult> = summary.results.iter().filter(|r| r.flaky).collect();
     if !flaky.is_empty() {
         md.push_str("\n## Flaky\n\n");
@@ -156,6 +171,60 @@ fn push_finding(md: &mut String, f: &Finding) {
     }
     md.push_str(&fence);
     md.push('\n');
+}
+
+/// A heading, one table of phases (times since the fault), then a table of the checks that
+/// had to stay green and one of resource peaks, each only when the drill recorded any.
+fn push_drill(md: &mut String, r: &CheckResult, t: &Timeline) {
+    md.push_str(&format!(
+        "\n### `{}` ({})\n\nPolled every {}; times are since the fault was injected.\n\n\
+         | phase | at | budget | ok | detail |\n|---|---:|---:|---|---|\n",
+        code(&full_name(r)),
+        r.verdict,
+        render_duration(t.poll)
+    ));
+    for e in &t.events {
+        let ok = match PhaseMark::of(e) {
+            PhaseMark::Ok => "yes",
+            PhaseMark::Over => "**over budget**",
+            PhaseMark::Failed => "**failed**",
+            PhaseMark::Never => "**never**",
+        };
+        md.push_str(&format!(
+            "| {} | {} | {} | {ok} | {} |\n",
+            cell(&e.phase),
+            since_fault(e.at),
+            e.budget.map(render_duration).unwrap_or_default(),
+            cell(&e.detail)
+        ));
+    }
+    if !t.unaffected.is_empty() {
+        md.push_str("\n| had to stay green | polls | went red | detail |\n|---|---:|---:|---|\n");
+        for u in &t.unaffected {
+            let red = match u.red_at {
+                Some(_) => format!("**{}**", since_fault(u.red_at)),
+                None => "no".to_string(),
+            };
+            md.push_str(&format!(
+                "| `{}` | {} | {red} | {} |\n",
+                code(&u.check),
+                u.polls,
+                cell(u.detail.as_deref().unwrap_or_default())
+            ));
+        }
+    }
+    if !t.resources.is_empty() {
+        md.push_str("\n| service | rss max | swap max | samples |\n|---|---:|---:|---:|\n");
+        for p in &t.resources {
+            md.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                code(&p.service),
+                render_size(p.rss_max),
+                render_size(p.swap_max),
+                p.samples
+            ));
+        }
+    }
 }
 
 /// A fence closes only on a backtick run at least as long as the opening one, so one longer

@@ -12,7 +12,7 @@ use auditwall_harness::result::{CheckResult, FindingStatus, RunInfo, RunSummary,
 
 use crate::format::{
     failed_judgements, full_name, headline, human_duration, judgement_line, overall_state,
-    render_value, run_duration,
+    render_value, run_duration, timeline_lines,
 };
 
 /// How the terminal reporter draws.
@@ -191,6 +191,24 @@ impl<W: Write> Terminal<W> {
         // A passing check lists its (waived) findings too, but only as one line each: it is
         // the failing ones whose diffs the operator has to read.
         self.write_findings(r, explains_failure)?;
+        // Always, not only in verbose mode or on failure: a drill that passed with a second
+        // to spare and one that passed with a millisecond to spare must not look the same.
+        if let Some(timeline) = &r.timeline {
+            for spans in timeline_lines(timeline) {
+                let line: String = spans
+                    .iter()
+                    .map(|s| {
+                        let text = clean(&s.text);
+                        if s.bad {
+                            self.paint(RED_BOLD, &text)
+                        } else {
+                            text
+                        }
+                    })
+                    .collect();
+                writeln!(self.out, "      {line}")?;
+            }
+        }
         if r.verdict != Verdict::Pass || r.flaky {
             for (attempt, reason) in retries {
                 let reason = clean(reason.lines().next().unwrap_or_default());

@@ -1,13 +1,16 @@
 //! Fixed run summaries for the reporter tests: every verdict, a flaky pass, a blocked check,
-//! a fired deadline, every observation type, and calibration findings of every status (one
-//! with a real multi-line diff), at fixed instants so snapshots are stable.
+//! a fired deadline, every observation type, calibration findings of every status (one
+//! with a real multi-line diff), and drill timelines (a clean pass, a phase over budget, a
+//! recovery that never happened with a check that went red), at fixed instants so
+//! snapshots are stable.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auditwall_harness::event::Event;
 use auditwall_harness::result::{
-    CheckResult, Finding, FindingStatus, RunInfo, RunSummary, Verdict,
+    CheckResult, Finding, FindingStatus, ResourcePeak, RunInfo, RunSummary, Timeline,
+    TimelineEvent, Unaffected, Verdict,
 };
 use auditwall_spec::condition::Judgement;
 use auditwall_spec::{Observations, Origin, Severity, Suite, Value};
@@ -182,8 +185,189 @@ pub fn drifted_calibration() -> CheckResult {
     c
 }
 
+pub fn event(
+    phase: &str,
+    at_ms: Option<u64>,
+    budget_ms: Option<u64>,
+    detail: &str,
+) -> TimelineEvent {
+    let at = at_ms.map(Duration::from_millis);
+    let budget = budget_ms.map(Duration::from_millis);
+    TimelineEvent {
+        phase: phase.into(),
+        at,
+        budget,
+        ok: match (at, budget) {
+            (Some(at), Some(budget)) => at <= budget,
+            (at, None) => at.is_some(),
+            (None, Some(_)) => false,
+        },
+        detail: detail.into(),
+    }
+}
+
+pub fn peak(service: &str, samples: u32, rss_max: u64, swap_max: u64) -> ResourcePeak {
+    ResourcePeak {
+        service: service.into(),
+        samples,
+        rss_max,
+        swap_max,
+    }
+}
+
+fn drill(id: &str, verdict: Verdict, line: u32, timeline: Timeline) -> CheckResult {
+    let mut c = check(
+        Suite::Drills,
+        id,
+        verdict,
+        ("walls/homelab/drills.yaml", line),
+    );
+    c.severity = Severity::P0;
+    c.timeline = Some(timeline);
+    c
+}
+
+/// The primary stops; the router fails over within budget and is back on the primary after
+/// the restore.
+pub fn passing_drill() -> CheckResult {
+    let mut detect = event(
+        "detect",
+        Some(112),
+        Some(2_000),
+        "model-primary.health red: connection refused",
+    );
+    // Measured instants carry microseconds; the JSON report keeps them.
+    detect.at = Some(Duration::from_micros(112_250));
+    let mut c = drill(
+        "primary.failover",
+        Verdict::Pass,
+        14,
+        Timeline {
+            poll: Duration::from_millis(50),
+            events: vec![
+                event("fault", Some(0), None, "stop model-primary"),
+                detect,
+                event(
+                    "recover",
+                    Some(1_620),
+                    Some(3_000),
+                    "router.chat answered, served by model-fallback",
+                ),
+                event("restore", Some(1_700), None, "start model-primary"),
+                event(
+                    "steady",
+                    Some(1_950),
+                    Some(10_000),
+                    "router.golden passed, served by model-primary",
+                ),
+            ],
+            unaffected: vec![Unaffected {
+                check: "hub.state".into(),
+                polls: 24,
+                red_at: None,
+                detail: None,
+            }],
+            resources: vec![
+                peak("model-primary", 40, 12_897_485, 0),
+                peak("router", 40, 8_493_466, 0),
+            ],
+        },
+    );
+    c.duration = Duration::from_millis(2_410);
+    c
+}
+
+/// The fallback's cold load makes the recovery late: drift, with the measured number.
+pub fn late_drill() -> CheckResult {
+    let mut c = drill(
+        "primary.kill",
+        Verdict::Drift,
+        30,
+        Timeline {
+            poll: Duration::from_millis(50),
+            events: vec![
+                event("fault", Some(0), None, "kill model-primary (SIGKILL)"),
+                event(
+                    "detect",
+                    Some(96),
+                    Some(2_000),
+                    "model-primary.health red: connection refused",
+                ),
+                event(
+                    "recover",
+                    Some(4_210),
+                    Some(3_000),
+                    "router.chat answered, served by model-fallback",
+                ),
+                event("restore", Some(4_300), None, "start model-primary"),
+                event(
+                    "steady",
+                    Some(4_900),
+                    Some(10_000),
+                    "router.golden passed, served by model-primary",
+                ),
+            ],
+            unaffected: vec![Unaffected {
+                check: "model-fallback.health".into(),
+                polls: 1,
+                red_at: None,
+                detail: Some("slowest answer 3.9s".into()),
+            }],
+            resources: vec![peak("model-fallback", 85, 1_288_490_189, 67_108_864)],
+        },
+    );
+    c.duration = Duration::from_millis(5_020);
+    c.message = Some("recover took 4.2s, budget 3s".into());
+    c
+}
+
+/// The watchdog's circuit breaker suppresses the one restart that was needed: the router
+/// never comes back on its own, and a check that had to stay green goes red.
+pub fn failed_drill() -> CheckResult {
+    let mut c = drill(
+        "router.restart",
+        Verdict::Fail,
+        46,
+        Timeline {
+            poll: Duration::from_millis(100),
+            events: vec![
+                event("fault", Some(0), None, "kill router"),
+                event(
+                    "detect",
+                    Some(80),
+                    Some(2_000),
+                    "router.health red: connection refused",
+                ),
+                event(
+                    "recover",
+                    None,
+                    Some(5_000),
+                    "watchdog did not restart router: circuit breaker open after 3 restarts",
+                ),
+                event("restore", Some(5_050), None, "start router"),
+                event(
+                    "steady",
+                    Some(5_600),
+                    Some(10_000),
+                    "router.chat passed, served by model-primary",
+                ),
+            ],
+            unaffected: vec![Unaffected {
+                check: "hub.state".into(),
+                polls: 12,
+                red_at: Some(Duration::from_millis(340)),
+                detail: Some("status == 200: expected 200, got 503".into()),
+            }],
+            resources: vec![peak("watchdog", 1, 3_355_443, 0)],
+        },
+    );
+    c.duration = Duration::from_millis(5_700);
+    c.message = Some("recover never happened within 5s".into());
+    c
+}
+
 /// One check per verdict, plus a flaky pass, a check cut off by the deadline, a drifted
-/// calibration check and a passing one whose only drift is waived.
+/// calibration check, a passing one whose only drift is waived, and three drills that ran.
 pub fn results() -> Vec<CheckResult> {
     let probes = "walls/homelab/probes.yaml";
 
@@ -333,7 +517,19 @@ pub fn results() -> Vec<CheckResult> {
     ]);
 
     vec![
-        health, chat, fallback, hub, disk, config, drifted, waived, failover, goodnight,
+        health,
+        chat,
+        fallback,
+        hub,
+        disk,
+        config,
+        drifted,
+        waived,
+        failover,
+        passing_drill(),
+        late_drill(),
+        failed_drill(),
+        goodnight,
     ]
 }
 

@@ -273,7 +273,7 @@ fn the_validator_rejects_undeclared_and_mistyped_fields() {
     let schema = schema();
     let good = report(&fixtures::summary());
     type Breaker = fn(&mut Value);
-    let cases: [(&str, Breaker); 7] = [
+    let cases: [(&str, Breaker); 9] = [
         ("checks.[]: extra is not declared in the schema", |v| {
             v["checks"][0]["extra"] = json!(1)
         }),
@@ -289,6 +289,12 @@ fn the_validator_rejects_undeclared_and_mistyped_fields() {
         }),
         ("checks.[].findings.[]: required diff is missing", |v| {
             v["checks"][6]["findings"][1].as_object_mut().map(|o| o.remove("diff"));
+        }),
+        ("checks.[].timeline: \"none\" matches 0 oneOf branches, not 1", |v| {
+            v["checks"][0]["timeline"] = json!("none")
+        }),
+        ("checks.[].timeline: {\"poll_ms\":50.0} matches 0 oneOf branches, not 1", |v| {
+            v["checks"][9]["timeline"] = json!({"poll_ms": 50.0})
         }),
         (": required counts is missing", |v| {
             v.as_object_mut().map(|o| o.remove("counts"));
@@ -367,7 +373,7 @@ fn report_model_follows_the_summary() {
             model.counts.error,
             model.counts.flaky
         ),
-        (10, 3, 2, 1)
+        (13, 4, 2, 1)
     );
     let drifted = model
         .checks
@@ -405,4 +411,47 @@ fn report_model_follows_the_summary() {
         ("BLOCKED", Some("router.chat"))
     );
     assert_eq!(blocked.suite, Suite::Scenarios.as_str());
+}
+
+#[test]
+fn a_drill_timeline_keeps_its_units_and_says_null_for_what_never_happened() {
+    let value = report(&fixtures::summary());
+    let checks = value["checks"].as_array().expect("checks");
+    let timeline = |id: &str| {
+        checks
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["timeline"].clone())
+            .unwrap_or_else(|| panic!("no check {id}"))
+    };
+    assert_eq!(timeline("router.health"), Value::Null);
+    assert_eq!(timeline("router.failover"), Value::Null);
+    assert_eq!(
+        timeline("primary.failover")["events"][1],
+        json!({"phase": "detect", "at_ms": 112.25, "budget_ms": 2000.0, "ok": true,
+               "detail": "model-primary.health red: connection refused"})
+    );
+    assert_eq!(
+        timeline("router.restart"),
+        json!({
+            "poll_ms": 100.0,
+            "events": [
+                {"phase": "fault", "at_ms": 0.0, "budget_ms": null, "ok": true, "detail": "kill router"},
+                {"phase": "detect", "at_ms": 80.0, "budget_ms": 2000.0, "ok": true,
+                 "detail": "router.health red: connection refused"},
+                {"phase": "recover", "at_ms": null, "budget_ms": 5000.0, "ok": false,
+                 "detail": "watchdog did not restart router: circuit breaker open after 3 restarts"},
+                {"phase": "restore", "at_ms": 5050.0, "budget_ms": null, "ok": true, "detail": "start router"},
+                {"phase": "steady", "at_ms": 5600.0, "budget_ms": 10000.0, "ok": true,
+                 "detail": "router.chat passed, served by model-primary"}
+            ],
+            "unaffected": [
+                {"check": "hub.state", "polls": 12, "red_at_ms": 340.0,
+                 "detail": "status == 200: expected 200, got 503"}
+            ],
+            "resources": [
+                {"service": "watchdog", "samples": 1, "rss_max_bytes": 3_355_443u64, "swap_max_bytes": 0}
+            ]
+        })
+    );
 }

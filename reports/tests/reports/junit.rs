@@ -64,7 +64,15 @@ fn one_testsuite_per_suite_and_one_testcase_per_check() {
                 "calibration",
                 vec!["router.config", "deployed.config", "hub.config"]
             ),
-            ("drills", vec!["router.failover"]),
+            (
+                "drills",
+                vec![
+                    "router.failover",
+                    "primary.failover",
+                    "primary.kill",
+                    "router.restart"
+                ]
+            ),
             ("scenarios", vec!["hub.goodnight"]),
         ]
     );
@@ -279,5 +287,117 @@ fn a_hostile_diff_is_sanitized_and_reads_back_whole() {
             )
             .as_str()
         )
+    );
+}
+
+/// The timeline text exactly as the terminal prints it without colour, one line each.
+const RESTART_TIMELINE: &str = "\
+timeline (poll 100ms):
+  fault      t+0ms              kill router
+  detect     t+80ms    ≤ 2s     router.health red: connection refused
+  recover    never     ≤ 5s     watchdog did not restart router: circuit breaker open after 3 restarts
+  restore    t+5.05s            start router
+  steady     t+5.60s   ≤ 10s    router.chat passed, served by model-primary
+  unaffected hub.state went red at t+340ms (12 polls): status == 200: expected 200, got 503
+  resources  watchdog rss max 3.2MiB, swap max 0B (1 sample)
+";
+
+#[test]
+fn a_failing_drill_shows_its_measured_timeline_in_the_failure_and_in_system_out() {
+    let xml = junit(&fixtures::summary());
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+    let case = testcase(&doc, "router.restart");
+    let failure = child(case, "failure");
+    assert_eq!(failure.attribute("type"), Some("fail"));
+    assert_eq!(
+        failure.attribute("message"),
+        Some("recover never happened within 5s")
+    );
+    assert_eq!(
+        failure.text(),
+        Some(
+            format!(
+                "recover never happened within 5s\n{RESTART_TIMELINE}at walls/homelab/drills.yaml:46:3\n"
+            )
+            .as_str()
+        )
+    );
+    // junit-report 0.9 cannot write <properties> on a testcase: the same facts are
+    // property-style lines in system-out, before the timeline text.
+    assert!(!case.children().any(|n| n.has_tag_name("properties")));
+    assert_eq!(
+        child(case, "system-out").text(),
+        Some(
+            format!(
+                "timeline.poll = 100ms\n\
+                 timeline.fault = 0ms\n\
+                 timeline.detect = 80ms (budget 2s)\n\
+                 timeline.recover = never (budget 5s)\n\
+                 timeline.restore = 5.05s\n\
+                 timeline.steady = 5.60s (budget 10s)\n\
+                 {RESTART_TIMELINE}"
+            )
+            .as_str()
+        )
+    );
+}
+
+#[test]
+fn a_drill_over_budget_is_marked_and_a_passing_drill_keeps_its_numbers() {
+    let xml = junit(&fixtures::summary());
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+
+    let late = testcase(&doc, "primary.kill");
+    let failure = child(late, "failure");
+    assert_eq!(failure.attribute("type"), Some("drift"));
+    let text = failure.text().unwrap_or_default();
+    assert!(
+        text.contains(
+            "\n  recover    t+4.21s   ≤ 3s     OVER router.chat answered, served by model-fallback\n"
+        ),
+        "{text}"
+    );
+    let out = child(late, "system-out").text().unwrap_or_default();
+    assert!(
+        out.contains("\ntimeline.recover = 4.21s (budget 3s) OVER\n"),
+        "{out}"
+    );
+
+    let pass = testcase(&doc, "primary.failover");
+    assert!(!pass.children().any(|n| n.has_tag_name("failure")
+        || n.has_tag_name("error")
+        || n.has_tag_name("skipped")));
+    let out = child(pass, "system-out").text().unwrap_or_default();
+    assert!(
+        out.starts_with(
+            "timeline.poll = 50ms\ntimeline.fault = 0ms\ntimeline.detect = 112ms (budget 2s)\n"
+        ),
+        "{out}"
+    );
+    assert!(out.ends_with("  resources  router rss max 8.1MiB, swap max 0B (40 samples)\n"));
+}
+
+#[test]
+fn hostile_timeline_text_is_sanitized_and_still_parses() {
+    let mut drill = fixtures::failed_drill();
+    if let Some(t) = drill.timeline.as_mut() {
+        t.events[2].detail = "refused ]]> \u{1b}[31mred\u{1b}[0m\u{0} <b>&".into();
+        t.unaffected[0].check = "hub]]>\u{7}".into();
+    }
+    let mut summary = fixtures::summary();
+    summary.results = vec![drill];
+    let xml = junit(&summary);
+    assert!(!xml.contains('\u{0}') && !xml.contains('\u{1b}') && !xml.contains('\u{7}'));
+    let doc = roxmltree::Document::parse(&xml).expect("sanitized JUnit must be well-formed XML");
+    let text = child(testcase(&doc, "router.restart"), "failure")
+        .text()
+        .unwrap_or_default();
+    assert!(
+        text.contains("  recover    never     ≤ 5s     refused ]]> red <b>&\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  unaffected hub]]> went red at t+340ms"),
+        "{text}"
     );
 }

@@ -88,3 +88,32 @@ fn a_diff_block_keeps_tabs_and_drops_other_control_characters() {
     assert!(render_markdown(&summary)
         .contains("```diff\n@@ -1,1 +1,1 @@\n-\tall:\n+\tall: build\n```\n"));
 }
+
+#[test]
+fn drill_tables_cannot_be_broken_by_the_system_under_test() {
+    let mut drill = fixtures::failed_drill();
+    if let Some(t) = drill.timeline.as_mut() {
+        t.events.truncate(3);
+        t.events[2].detail = "no | <b>backend</b>\nsecond".into();
+        t.unaffected[0].check = "hub`state|x".into();
+        t.resources.clear();
+    }
+    let mut summary = fixtures::summary();
+    summary.results = vec![drill];
+    let md = render_markdown(&summary);
+    let drills = md
+        .split_once("## Drills\n")
+        .map(|(_, rest)| rest)
+        .expect("a drills section");
+    assert_eq!(
+        drills,
+        "\n### `drills::router.restart` (fail)\n\n\
+         Polled every 100ms; times are since the fault was injected.\n\n\
+         | phase | at | budget | ok | detail |\n|---|---:|---:|---|---|\n\
+         | fault | t+0ms |  | yes | kill router |\n\
+         | detect | t+80ms | 2s | yes | router.health red: connection refused |\n\
+         | recover | never | 5s | **never** | no \\| &lt;b&gt;backend&lt;/b&gt;<br>second |\n\
+         \n| had to stay green | polls | went red | detail |\n|---|---:|---:|---|\n\
+         | `hub'state\\|x` | 12 | **t+340ms** | status == 200: expected 200, got 503 |\n"
+    );
+}

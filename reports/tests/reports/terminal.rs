@@ -286,3 +286,53 @@ fn a_waived_finding_is_one_line_without_its_diff() {
         ]
     );
 }
+
+#[test]
+fn a_timeline_is_shown_under_a_passing_drill_without_verbose() {
+    let lines = plain_lines(fixtures::passing_drill());
+    assert_eq!(
+        lines,
+        [
+            "  PASS    drills::primary.failover                  2.4s",
+            "      timeline (poll 50ms):",
+            "        fault      t+0ms              stop model-primary",
+            "        detect     t+112ms   ≤ 2s     model-primary.health red: connection refused",
+            "        recover    t+1.62s   ≤ 3s     router.chat answered, served by model-fallback",
+            "        restore    t+1.70s            start model-primary",
+            "        steady     t+1.95s   ≤ 10s    router.golden passed, served by model-primary",
+            "        unaffected hub.state stayed green (24 polls)",
+            "        resources  model-primary rss max 12.3MiB, swap max 0B (40 samples)",
+            "        resources  router rss max 8.1MiB, swap max 0B (40 samples)",
+        ]
+    );
+}
+
+#[test]
+fn a_failed_restore_is_marked_and_timeline_text_cannot_repaint_the_terminal() {
+    let mut drill = fixtures::failed_drill();
+    if let Some(t) = drill.timeline.as_mut() {
+        t.events[3] = fixtures::event(
+            "restore",
+            Some(5_050),
+            None,
+            "start router: \x1b[2Jexit status 1\r",
+        );
+        t.events[3].ok = false;
+        t.unaffected[0].check = "hub\x1b[31m.state".into();
+    }
+    let style = TermStyle {
+        color: true,
+        verbose: false,
+        progress: false,
+    };
+    let out = render(style, &[Event::CheckFinished { result: drill }]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[5..8],
+        [
+            "        restore    \x1b[1;31mt+5.05s\x1b[0m            \x1b[1;31mFAILED\x1b[0m start router: \\u{1b}[2Jexit status 1\\u{d}",
+            "        steady     t+5.60s   ≤ 10s    router.chat passed, served by model-primary",
+            "        unaffected hub\\u{1b}[31m.state \x1b[1;31mwent red at t+340ms\x1b[0m (12 polls): status == 200: expected 200, got 503",
+        ]
+    );
+}
