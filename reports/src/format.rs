@@ -1,4 +1,5 @@
-//! Text shared by every reporter: durations, values, judgements, timestamps, overall state.
+//! Text shared by every reporter: durations, values, judgements, timestamps, overall state,
+//! and the lines of a drill's timeline.
 //!
 //! Owns: the one human wording of a result (so the terminal, JUnit and Markdown say the same
 //! thing). Must not touch: escaping for a particular format; each reporter escapes its own
@@ -199,7 +200,7 @@ fn phase_time(d: Duration) -> String {
 
 /// A piece of a report line. `bad` pieces are what the reader must not miss: the terminal
 /// paints them red, formats without colour carry their words alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Span {
     pub(crate) text: String,
     pub(crate) bad: bool,
@@ -284,7 +285,7 @@ fn unaffected_line(u: &Unaffected) -> Vec<Span> {
 
 /// The timeline as `name = value` lines (JUnit properties style): the poll resolution and
 /// one line per phase, e.g. `timeline.detect = 112ms (budget 2s)`, `timeline.steady = never
-/// (budget 10s)`, `timeline.recover = 4.2s (budget 3s) OVER`.
+/// (budget 10s)`, `timeline.recover = 4.21s (budget 3s) OVER`.
 pub(crate) fn timeline_properties(t: &Timeline) -> Vec<String> {
     let mut lines = vec![format!("timeline.poll = {}", render_duration(t.poll))];
     for e in &t.events {

@@ -1,4 +1,5 @@
-//! Live terminal output: one line per finished check, reasons under failures, a summary.
+//! Live terminal output: one line per finished check, reasons under failures, a drill's
+//! timeline under every drill that measured one, a summary.
 //!
 //! Owns: the human, streaming view of the event stream. Must not touch: deciding exit codes,
 //! reading the environment (the binary decides colour from isatty / NO_COLOR / CLICOLOR_FORCE
