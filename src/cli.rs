@@ -22,6 +22,8 @@ pub enum Command {
     /// Compare deployed files with their canonical sources (the calibration suite); with
     /// --write, put canonical content in place first (backups kept), then check.
     Calibrate(CalibrateArgs),
+    /// Undo what an interrupted drill left behind (its restore is in the drill journal).
+    Recover,
     /// Validate a wall, resolve its profile and check its prerequisites on this host.
     Doctor(WallArgs),
     /// List the checks a wall would run (after filters), one per line.

@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use auditwall_calibration::{append_ledger, DEFAULT_LEDGER_CAP};
 use auditwall_harness::calibrate::{self, Calibrator};
+use auditwall_harness::drill::Drills;
 use auditwall_harness::engine::{self, RunOptions};
+use auditwall_harness::journal;
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter, Partition, Plan};
 use auditwall_harness::{doctor, Error};
@@ -31,6 +33,7 @@ pub fn run(cli: crate::cli::Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Verify(args) => verify(args),
         Command::Calibrate(args) => crate::calibrate::calibrate(args),
+        Command::Recover => crate::recover::recover(),
         Command::Doctor(args) => doctor(args),
         Command::List(args) => list(args),
         Command::Profile {
@@ -198,9 +201,12 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         print_plan(&dry_plan, &overrides, &mut std::io::stdout().lock())?;
         return Ok(Outcome::Done);
     }
+    crate::recover::before_run()?;
     // Dropped (and so stopped) on every way out, errors included.
     let mut system = None;
     let mut live_layers = Vec::new();
+    // The reference system's supervisor: a drill's journal entry is moot once it is gone.
+    let mut owner = None;
     let shared_dir = std::env::var_os("AUDITWALL_REFERENCE_DIR")
         .map_or_else(|| PathBuf::from(".auditwall/reference"), PathBuf::from);
     let shared = if args.wall.wall.is_none() {
@@ -215,12 +221,14 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
             info.daemon_pid
         );
         live_layers.push(("reference".to_string(), info.profile_layer()));
+        owner = Some(info.daemon_pid);
     } else if args.wall.wall.is_none() {
         let exe = std::env::current_exe().context("cannot find the auditwall executable")?;
         eprintln!("starting the reference system ...");
         let started = PrivateSystem::start(&exe)
             .map_err(|e| Error::harness(format!("cannot start the reference system: {e}")))?;
         live_layers.push(("reference".to_string(), started.profile_layer()));
+        owner = Some(started.info.daemon_pid);
         system = Some(started);
     }
     // Load and plan again only when a live layer changes what the wall resolves to.
@@ -243,6 +251,7 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         retry_backoff: Duration::from_millis(200),
         interrupt: Some(Arc::new(Notify::new())),
         calibrator: calibrator.clone(),
+        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path()).owned_by(owner)),
     };
     let wall_dir = match &source {
         WallSource::Dir(d) => Some(d.clone()),
@@ -308,6 +317,9 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let summary = engine
         .join()
         .map_err(|_| Error::harness("the engine thread panicked"))??;
+    // An interrupted drill (Ctrl-C, SIGTERM, the deadline) owes its restore: pay it now,
+    // while the system it broke is still there.
+    let owed = crate::recover::run(&journal::default_path())?;
     let paths = auditwall_reports::write_all(&summary, &report_dir)
         .with_context(|| format!("writing reports to {}", report_dir.display()))?;
     drop(terminal);
@@ -323,6 +335,13 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(Err(e)) = system.map(PrivateSystem::stop) {
         eprintln!("warning: stopping the reference system: {e}");
+    }
+    if owed > 0 {
+        return Err(Error::harness(format!(
+            "a drill's fault could not be undone and the system is still broken; its restore stays in {} (`auditwall recover` retries it)",
+            journal::default_path().display()
+        ))
+        .into());
     }
     Ok(Outcome::Run(Box::new(summary)))
 }

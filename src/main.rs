@@ -4,6 +4,7 @@ mod calibrate;
 mod cli;
 mod commands;
 mod exit;
+mod recover;
 mod system;
 
 use clap::Parser;

@@ -19,6 +19,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use auditwall_harness::calibrate::Calibrator;
+use auditwall_harness::drill::Drills;
 use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::load::{self, LoadOptions, WallSource};
 use auditwall_harness::plan::{self, Filter, Plan};
@@ -65,6 +66,7 @@ fn options(jobs: usize) -> RunOptions {
         retry_backoff: Duration::from_millis(200),
         interrupt: None,
         calibrator: Arc::new(Calibrator::new(&Default::default())),
+        drills: Arc::new(Drills::default()),
     }
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::calibrate::{Calibrator, Outcome};
+use crate::drill::Drills;
 use crate::event::Event;
 use crate::plan::Plan;
 use crate::result::{CheckResult, RunInfo, RunSummary, Verdict};
@@ -35,6 +36,8 @@ pub struct RunOptions {
     pub interrupt: Option<Arc<Notify>>,
     /// Runs calibration checks: the wall's calibration settings, base directory and today.
     pub calibrator: Arc<Calibrator>,
+    /// Runs drills: the wall's checks, services, control API and the journal.
+    pub drills: Arc<Drills>,
 }
 
 /// Where events go. A `Vec`-collecting receiver makes engine tests trivial.
@@ -339,6 +342,17 @@ pub async fn execute(
     let timeout = opts.timeout.unwrap_or(check.timeout);
     let probe = match &check.kind {
         CheckKind::Probe { probe, .. } => probe,
+        CheckKind::Drill(drill) => {
+            let outcome = opts.drills.run(check, drill, prober, timeout).await;
+            return CheckResult {
+                attempts: 1,
+                started_at: Some(started_at),
+                duration: started.elapsed(),
+                observations: outcome.observations,
+                timeline: outcome.timeline,
+                ..unrun(check, outcome.verdict, outcome.message, None)
+            };
+        }
         CheckKind::Calibration(cal) => {
             let outcome = calibrate(cal, &opts.calibrator, timeout).await;
             return CheckResult {

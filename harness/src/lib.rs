@@ -6,9 +6,11 @@
 //! Must not touch: output formatting. Reporters consume events; the engine never prints.
 
 pub mod calibrate;
+pub mod drill;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod journal;
 pub mod load;
 pub mod plan;
 pub mod result;

@@ -15,6 +15,10 @@ pub const DEFAULT_WALL: &[(&str, &str)] = &[
         include_str!("../default/probes/services.yaml"),
     ),
     (
+        "drills/reference.yaml",
+        include_str!("../default/drills/reference.yaml"),
+    ),
+    (
         "calibration/configs.yaml",
         include_str!("../default/calibration/configs.yaml"),
     ),

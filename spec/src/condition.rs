@@ -279,6 +279,21 @@ fn parse_path(text: &str) -> Result<Path, String> {
             }
             path.segments.push(Segment::Key(after[..len].to_string()));
             rest = &after[len..];
+        } else if let Some(quoted) = rest
+            .strip_prefix("['")
+            .map(|a| (a, '\''))
+            .or_else(|| rest.strip_prefix("[\"").map(|a| (a, '"')))
+        {
+            // `['thermostat.main.target']`: a key that holds dots or other characters.
+            let (after, quote) = quoted;
+            let close = after
+                .find(quote)
+                .filter(|&i| after[i + 1..].starts_with(']'))
+                .ok_or_else(|| {
+                    format!("bad path `{text}`: a quoted key needs `{quote}]` after it")
+                })?;
+            path.segments.push(Segment::Key(after[..close].to_string()));
+            rest = &after[close + 2..];
         } else if let Some(after) = rest.strip_prefix('[') {
             let close = after
                 .find(']')

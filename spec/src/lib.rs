@@ -12,6 +12,7 @@
 
 mod calibration;
 pub mod condition;
+mod drill;
 mod error;
 mod interp;
 mod load;
@@ -27,6 +28,7 @@ pub use yaml::parse_document;
 
 pub use calibration::{WallFiles, TEMPLATE_SUFFIX};
 pub use condition::{parse_condition, render_value, Condition};
+pub use drill::{DEFAULT_DRILL_TIMEOUT, DEFAULT_POLL};
 pub use error::{SpecError, SpecErrorKind};
 pub use interp::Resolver;
 pub use load::build_wall;

@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 
 use crate::calibration::{convert_calibration, WallFiles};
 use crate::condition::{parse_condition, Condition};
+use crate::drill::{convert_drill, validate_drills};
 use crate::error::{did_you_mean, sort_errors, SpecError, SpecErrorKind};
 use crate::interp::{Interpolator, Resolver};
 use crate::model::*;
@@ -23,7 +24,7 @@ use crate::yaml::{self, span_origin};
 
 /// Top-level keys of a spec file reserved for suites that are not implemented yet; named in
 /// "did you mean" so a typo of a future key still gets a useful answer.
-const FUTURE_SUITES: [&str; 2] = ["drills", "scenarios"];
+const FUTURE_SUITES: [&str; 1] = ["scenarios"];
 
 pub(crate) fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
@@ -102,6 +103,7 @@ pub fn build_wall(
     let mut checks = Vec::new();
     // Ids of checks that failed to convert: `needs` on them is not a second error.
     let mut failed_ids = Vec::new();
+    let mut drill_refs = Vec::new();
     for src in order {
         let ctx = |line, column| spec_context(src, line, column);
         let parsed: Result<RawSpecFile, SpecError> = yaml::parse(src, &FUTURE_SUITES, &ctx);
@@ -110,6 +112,16 @@ pub fn build_wall(
             Ok(file) => {
                 for (index, raw) in file.probes.iter().flatten().enumerate() {
                     match convert_check(src, index, raw, &root_cfg.settings, &mut interp) {
+                        Ok(converted) => checks.push(converted),
+                        Err(e) => {
+                            errors.extend(e);
+                            failed_ids.push(raw.value.id.value.clone());
+                        }
+                    }
+                }
+                for (index, raw) in file.drills.iter().flatten().enumerate() {
+                    let settings = &root_cfg.settings;
+                    match convert_drill(src, index, raw, settings, &mut interp, &mut drill_refs) {
                         Ok(converted) => checks.push(converted),
                         Err(e) => {
                             errors.extend(e);
@@ -156,6 +168,20 @@ pub fn build_wall(
             );
         }
     }
+    let (services, drills) = root_cfg.drills(&mut interp).unwrap_or_else(|e| {
+        errors.extend(e);
+        Default::default()
+    });
+    let all: Vec<Check> = checks.iter().map(|c| c.check.clone()).collect();
+    // References to checks that failed to convert are not second errors.
+    drill_refs.retain(|r| !failed_ids.contains(&r.name));
+    errors.extend(validate_drills(
+        &all,
+        &drill_refs,
+        &services,
+        &drills,
+        &root.path,
+    ));
     errors.extend(validate_graph(&checks, &failed_ids));
     if !errors.is_empty() {
         sort_errors(&mut errors);
@@ -167,6 +193,11 @@ pub fn build_wall(
         settings: root_cfg.settings.clone(),
         prerequisites,
         calibration,
+        services: services
+            .into_iter()
+            .map(|(name, (spec, _))| (name, spec))
+            .collect(),
+        drills,
         checks: checks.into_iter().map(|c| c.check).collect(),
         secrets: interp.secrets,
     })
@@ -183,7 +214,7 @@ fn spec_context(src: &SourceFile, line: u32, column: u32) -> String {
     };
     // Each section numbers its checks from 1; the one starting last before the location wins.
     let mut checks: Vec<(usize, &Spanned<raw::SkeletonCheck>)> = Vec::new();
-    for section in [&skeleton.probes, &skeleton.calibration]
+    for section in [&skeleton.probes, &skeleton.calibration, &skeleton.drills]
         .into_iter()
         .flatten()
     {

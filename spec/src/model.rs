@@ -30,6 +30,9 @@ pub struct Wall {
     pub settings: Settings,
     pub prerequisites: Prerequisites,
     pub calibration: CalibrationSettings,
+    /// Services drills may act on, by name.
+    pub services: BTreeMap<String, ServiceSpec>,
+    pub drills: DrillSettings,
     /// Checks in a stable order: spec files in sorted path order, checks in file order.
     pub checks: Vec<Check>,
     /// Every secret value that was interpolated; reporters never see these (the harness redacts).
@@ -171,6 +174,8 @@ pub enum CheckKind {
     },
     /// Compare deployed files with their canonical sources.
     Calibration(Calibration),
+    /// Inject a fault and measure the recovery against budgets.
+    Drill(Box<Drill>),
 }
 
 impl Check {
@@ -179,13 +184,14 @@ impl Check {
         match &self.kind {
             CheckKind::Probe { probe, .. } => probe.kind(),
             CheckKind::Calibration(_) => "calibration",
+            CheckKind::Drill(_) => "drill",
         }
     }
 
     pub fn probe(&self) -> Option<&Probe> {
         match &self.kind {
             CheckKind::Probe { probe, .. } => Some(probe),
-            CheckKind::Calibration(_) => None,
+            CheckKind::Calibration(_) | CheckKind::Drill(_) => None,
         }
     }
 
@@ -193,7 +199,7 @@ impl Check {
     pub fn expect(&self) -> &[Condition] {
         match &self.kind {
             CheckKind::Probe { expect, .. } => expect,
-            CheckKind::Calibration(_) => &[],
+            CheckKind::Calibration(_) | CheckKind::Drill(_) => &[],
         }
     }
 }
@@ -263,6 +269,139 @@ pub struct WaiverSpec {
     /// Where `kind` and `expires` were written, for the harness's located errors.
     pub kind_at: Option<Origin>,
     pub expires_at: Origin,
+}
+
+/// A drill: the steady state holds, a fault goes in at t0, detection and recovery are
+/// measured against budgets, the restore always runs, and the system must be steady again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drill {
+    /// How often the watched checks are polled; every measured time is accurate to this.
+    pub poll: Duration,
+    /// Probe checks that must pass before the fault goes in.
+    pub steady: Vec<String>,
+    pub fault: Action,
+    /// A probe check that must turn red (the problem is seen).
+    pub detect: Option<Expectation>,
+    /// A probe check that must pass again (requests succeed), optionally served by a backend.
+    pub recover: Option<Expectation>,
+    /// Probe checks that must stay green while the fault is on.
+    pub unaffected: Vec<String>,
+    /// Always runs once the fault is in; `None` only for a fault declared self-healing.
+    pub restore: Option<Action>,
+    /// After the restore: the system is steady again (nothing sticky); `within` counts from
+    /// the restore.
+    pub after: Option<Expectation>,
+    /// Services whose memory is sampled during the drill (the fault's service included).
+    pub watch: Vec<String>,
+}
+
+/// "`check` passes (or, for `detect`, fails) within `within`", measured from t0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    pub check: String,
+    /// The backend that must have served (the probe's `served_by`, or the router's header).
+    pub served_by: Option<String>,
+    pub within: Duration,
+    pub origin: Origin,
+}
+
+/// Something a drill does to the system: a fault or a restore.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Stop a declared service (its `stop` command, or the wall's control API).
+    Stop(String),
+    Start(String),
+    /// SIGKILL the process in the service's pid file.
+    Kill(String),
+    /// SIGSTOP / SIGCONT the process in the service's pid file.
+    Pause(String),
+    Resume(String),
+    /// Set the control API's fault proxy to a mode (`blackhole`, `refuse`, `latency:2s`, ...).
+    Proxy(String),
+    /// Switch a fault mode of the system's control API (`none` clears them).
+    Mode(String),
+    /// Replace a file's content; undone by putting the original back.
+    Replace {
+        file: String,
+        with: String,
+    },
+    /// Put back what a `Replace` saved (a restore only).
+    PutBack {
+        file: String,
+    },
+    Command {
+        run: Vec<String>,
+        undo: Option<Vec<String>>,
+    },
+}
+
+impl Action {
+    /// What undoes this action, if anything obviously does.
+    pub fn undo(&self) -> Option<Action> {
+        Some(match self {
+            Action::Stop(s) | Action::Kill(s) => Action::Start(s.clone()),
+            Action::Pause(s) => Action::Resume(s.clone()),
+            Action::Proxy(_) => Action::Proxy("pass".to_string()),
+            Action::Mode(_) => Action::Mode("none".to_string()),
+            Action::Replace { file, .. } => Action::PutBack { file: file.clone() },
+            Action::Command {
+                undo: Some(undo), ..
+            } => Action::Command {
+                run: undo.clone(),
+                undo: None,
+            },
+            Action::Start(_)
+            | Action::Resume(_)
+            | Action::PutBack { .. }
+            | Action::Command { .. } => return None,
+        })
+    }
+
+    /// The declared service it acts on, if any.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Action::Stop(s)
+            | Action::Start(s)
+            | Action::Kill(s)
+            | Action::Pause(s)
+            | Action::Resume(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// One line for timelines and messages, e.g. `stop model-primary`.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Stop(s) => format!("stop {s}"),
+            Action::Start(s) => format!("start {s}"),
+            Action::Kill(s) => format!("kill -9 {s}"),
+            Action::Pause(s) => format!("pause {s}"),
+            Action::Resume(s) => format!("resume {s}"),
+            Action::Proxy(m) => format!("proxy {m}"),
+            Action::Mode(m) => format!("fault mode {m}"),
+            Action::Replace { file, .. } => format!("replace {file}"),
+            Action::PutBack { file } => format!("put back {file}"),
+            Action::Command { run, .. } => format!("run {}", run.join(" ")),
+        }
+    }
+}
+
+/// A service drills may act on (`services:` in `wall.yaml`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceSpec {
+    pub pid_file: Option<String>,
+    pub start: Option<Vec<String>>,
+    pub stop: Option<Vec<String>>,
+}
+
+/// `drills:` in `wall.yaml`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DrillSettings {
+    /// Base URL of the system's control API (the reference system has one): used to stop and
+    /// start services that declare no commands, and for `proxy` and `mode` faults.
+    pub control: Option<String>,
+    /// Hosts other than loopback that drills may target.
+    pub allow_hosts: Vec<String>,
 }
 
 /// `calibration:` in `wall.yaml`.

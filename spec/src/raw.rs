@@ -21,6 +21,26 @@ pub(crate) struct RawRoot {
     pub prerequisites: Option<RawPrerequisites>,
     pub secrets: Option<RawSecrets>,
     pub calibration: Option<RawCalibrationSettings>,
+    pub services: Option<BTreeMap<String, Spanned<RawService>>>,
+    pub drills: Option<RawDrillSettings>,
+}
+
+/// A service drills may act on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawService {
+    pub pid_file: Option<Text>,
+    pub start: Option<Vec<Text>>,
+    pub stop: Option<Vec<Text>>,
+}
+
+/// `drills:` in `wall.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDrillSettings {
+    pub control: Option<Text>,
+    #[serde(default)]
+    pub allow_hosts: Vec<Text>,
 }
 
 /// `calibration:` in `wall.yaml`: where calibration may look and write, and its limits.
@@ -72,6 +92,72 @@ pub(crate) struct RawSpecFile {
     /// `None` for an empty `probes:` (a file being written), which has no checks.
     pub probes: Option<Vec<Spanned<RawCheck>>>,
     pub calibration: Option<Vec<Spanned<RawCalibration>>>,
+    pub drills: Option<Vec<Spanned<RawDrill>>>,
+}
+
+/// A drill: steady state, fault, measured recovery, restore, steady again.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDrill {
+    pub id: Text,
+    pub description: Option<Text>,
+    pub severity: Option<RawSeverity>,
+    #[serde(default)]
+    pub tags: Vec<Text>,
+    #[serde(default)]
+    pub needs: Vec<Text>,
+    pub timeout: Option<Text>,
+    pub poll: Option<Text>,
+    #[serde(default)]
+    pub steady: Vec<Text>,
+    pub fault: Spanned<RawAction>,
+    pub detect: Option<Spanned<RawExpectation>>,
+    pub recover: Option<Spanned<RawExpectation>>,
+    #[serde(default)]
+    pub unaffected: Vec<Text>,
+    pub restore: Option<Spanned<RawAction>>,
+    pub self_healing: Option<bool>,
+    pub after: Option<Spanned<RawExpectation>>,
+    #[serde(default)]
+    pub watch: Vec<Text>,
+}
+
+/// A fault or a restore action: exactly one key (`undo: true` only in a restore).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAction {
+    pub undo: Option<Spanned<bool>>,
+    pub stop: Option<Text>,
+    pub start: Option<Text>,
+    pub kill: Option<Text>,
+    pub pause: Option<Text>,
+    pub resume: Option<Text>,
+    pub proxy: Option<Text>,
+    pub mode: Option<Text>,
+    pub replace: Option<Spanned<RawReplace>>,
+    pub command: Option<Spanned<RawCommandAction>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReplace {
+    pub file: Text,
+    pub with: Text,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCommandAction {
+    pub run: Vec<Text>,
+    pub undo: Option<Vec<Text>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExpectation {
+    pub check: Text,
+    pub served_by: Option<Text>,
+    pub within: Text,
 }
 
 /// A calibration check: canonical sources and the deployed files that must match them.
@@ -256,6 +342,7 @@ pub(crate) struct RawNumber {
 pub(crate) struct SkeletonSpec {
     pub probes: Option<Vec<Spanned<SkeletonCheck>>>,
     pub calibration: Option<Vec<Spanned<SkeletonCheck>>>,
+    pub drills: Option<Vec<Spanned<SkeletonCheck>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -270,4 +357,6 @@ pub(crate) struct SkeletonRoot {
     pub prerequisites: Option<Spanned<serde::de::IgnoredAny>>,
     pub secrets: Option<Spanned<serde::de::IgnoredAny>>,
     pub calibration: Option<Spanned<serde::de::IgnoredAny>>,
+    pub services: Option<Spanned<serde::de::IgnoredAny>>,
+    pub drills: Option<Spanned<serde::de::IgnoredAny>>,
 }

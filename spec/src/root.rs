@@ -9,11 +9,15 @@ use std::collections::BTreeMap;
 use crate::error::{SpecError, SpecErrorKind};
 use crate::interp::{Interpolator, Resolver};
 use crate::load::{duration, is_valid_id, size};
-use crate::model::{CalibrationSettings, Prerequisites, Settings};
+use crate::model::{CalibrationSettings, DrillSettings, Prerequisites, ServiceSpec, Settings};
 use crate::profile::Profile;
-use crate::raw::{RawCalibrationSettings, RawPrerequisites, RawRoot, SkeletonRoot, Text};
+use crate::raw::{
+    RawCalibrationSettings, RawDrillSettings, RawPrerequisites, RawRoot, RawService, SkeletonRoot,
+    Text,
+};
 use crate::source::SourceFile;
 use crate::yaml::{self, span_origin};
+use serde_saphyr::Spanned;
 
 /// Spec-file globs used when `wall.yaml` has no `include:`.
 pub const DEFAULT_INCLUDE: [&str; 4] = [
@@ -38,6 +42,8 @@ pub struct RootConfig {
     prerequisites: Option<RawPrerequisites>,
     secrets_file: Option<Text>,
     calibration: Option<RawCalibrationSettings>,
+    services: Option<BTreeMap<String, Spanned<RawService>>>,
+    drills: Option<RawDrillSettings>,
     /// The path `wall.yaml` was parsed from, for locating deferred errors.
     source_path: String,
 }
@@ -113,6 +119,8 @@ pub fn parse_root(src: &SourceFile) -> Result<RootConfig, SpecError> {
         prerequisites: raw.prerequisites,
         secrets_file: raw.secrets.map(|s| s.file),
         calibration: raw.calibration,
+        services: raw.services,
+        drills: raw.drills,
         source_path: src.path.clone(),
     })
 }
@@ -152,6 +160,8 @@ fn root_context(src: &SourceFile, line: u32, column: u32) -> String {
         ),
         ("secrets", skeleton.secrets.map(|s| s.referenced)),
         ("calibration", skeleton.calibration.map(|s| s.referenced)),
+        ("services", skeleton.services.map(|s| s.referenced)),
+        ("drills", skeleton.drills.map(|s| s.referenced)),
     ];
     sections
         .iter()
@@ -273,6 +283,68 @@ impl RootConfig {
         }
         if errors.is_empty() {
             Ok(settings)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl RootConfig {
+    /// `services:` and `drills:` with every `${...}` resolved; all errors.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn drills(
+        &self,
+        interp: &mut Interpolator,
+    ) -> Result<
+        (
+            BTreeMap<String, (ServiceSpec, crate::model::Origin)>,
+            DrillSettings,
+        ),
+        Vec<SpecError>,
+    > {
+        let file = self.source_path.as_str();
+        let mut errors = Vec::new();
+        let mut text = |t: &Text| {
+            interp
+                .text(&t.value, &span_origin(file, t))
+                .map_err(|e| errors.push(e))
+                .ok()
+        };
+        let mut services = BTreeMap::new();
+        for (name, raw) in self.services.iter().flatten() {
+            let mut argv = |list: &Option<Vec<Text>>| -> Option<Vec<String>> {
+                list.as_ref()
+                    .map(|items| items.iter().filter_map(&mut text).collect())
+            };
+            let start = argv(&raw.value.start);
+            let stop = argv(&raw.value.stop);
+            let spec = ServiceSpec {
+                pid_file: raw.value.pid_file.as_ref().and_then(&mut text),
+                start,
+                stop,
+            };
+            services.insert(name.clone(), (spec, span_origin(file, raw)));
+        }
+        let mut settings = DrillSettings::default();
+        if let Some(raw) = &self.drills {
+            settings.control = raw.control.as_ref().and_then(&mut text);
+            settings.allow_hosts = raw.allow_hosts.iter().filter_map(&mut text).collect();
+        }
+        for (name, (spec, at)) in &services {
+            let empty = |argv: &Option<Vec<String>>| argv.as_ref().is_some_and(Vec::is_empty);
+            if empty(&spec.start) || empty(&spec.stop) {
+                errors.push(
+                    SpecError::at(
+                        SpecErrorKind::Invalid,
+                        at,
+                        format!("service `{name}`: `start` and `stop` need a program to run"),
+                    )
+                    .with_key(name.clone()),
+                );
+            }
+        }
+        if errors.is_empty() {
+            Ok((services, settings))
         } else {
             Err(errors)
         }

@@ -42,9 +42,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "future suite key is not supported yet",
-            input: spec("drills: []\n"),
+            input: spec("scenarios: []\n"),
             expected: &[
-                "walls/x/probes/a.yaml:1:1: unknown key `drills` at the top level (`drills` is not supported yet)",
+                "walls/x/probes/a.yaml:1:1: unknown key `scenarios` at the top level (`scenarios` is not supported yet)",
             ],
         },
         Case {

@@ -35,7 +35,8 @@ fn http_obs() -> Observations {
             "tags": ["a", "b", 1, true, null],
             "ok": false,
             "error": null,
-            "n": 3.5
+            "n": 3.5,
+            "thermostat.main.target": 19.5
         })),
     );
     obs.set("size", Value::Bytes(12_897_485));
@@ -87,6 +88,21 @@ fn every_operator_against_every_value_type() {
             Some("expected == 200, got 503"),
         ),
         ("http", "status != 200", true, "503", None),
+        // a quoted key may hold dots
+        (
+            "http",
+            "json['thermostat.main.target'] == 19.5",
+            true,
+            "19.5",
+            None,
+        ),
+        (
+            "http",
+            "json[\"thermostat.main.target\"] < 19",
+            false,
+            "19.5",
+            Some("expected < 19, got 19.5"),
+        ),
         (
             "http",
             "status < 400",
@@ -444,6 +460,7 @@ fn parse_errors_are_located_and_exact() {
         ("json.[0] == 1", "http", "bad condition `json.[0] == 1`: bad path `json.[0]`: expected a key after `.`"),
         ("json[x] == 1", "http", "bad condition `json[x] == 1`: bad path `json[x]`: `[x]` is not an index"),
         ("json[0 == 1", "http", "bad condition `json[0 == 1`: bad path `json[0`: missing `]`"),
+        ("json['a.b == 1", "http", "bad condition `json['a.b == 1`: bad path `json['a.b`: a quoted key needs `']` after it"),
         ("status.code == 1", "http", "bad condition `status.code == 1`: `status` has no fields"),
         ("header.a.b == 'x'", "http", "bad condition `header.a.b == 'x'`: `header` takes one name, e.g. `header.content-type`"),
         ("rss < 5 parsecs", "process", "bad condition `rss < 5 parsecs`: bad value `5 parsecs`: not a number, a duration (e.g. 2s) or a size (e.g. 200MiB)"),

@@ -13,7 +13,9 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use auditwall_harness::calibrate::Calibrator;
+use auditwall_harness::drill::Drills;
 use auditwall_harness::engine::{self, RunOptions};
+use auditwall_harness::journal;
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
 use auditwall_harness::result::{CheckResult, FindingStatus, Verdict};
@@ -126,6 +128,7 @@ fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), 
         retry_backoff: Duration::from_millis(200),
         interrupt: None,
         calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
+        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path())),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auditwall_harness::calibrate::Calibrator;
+use auditwall_harness::drill::Drills;
 use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::event::Event;
+use auditwall_harness::journal;
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
 use auditwall_harness::result::{CheckResult, RunSummary};
@@ -258,6 +260,7 @@ pub fn options(loaded: &LoadedWall) -> RunOptions {
         retry_backoff: Duration::from_millis(10),
         interrupt: None,
         calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
+        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path())),
     }
 }
 
