@@ -46,7 +46,7 @@ url="http://127.0.0.1:$port/health"
 # placeholder without a value, or one not closed on its line, stops the script: the server
 # must not start from a config it would misread.
 python3 - "$repo/reference/templates/model-primary.yaml.tmpl" "$work/model-primary.yaml" \
-    "ports.model_primary=$port" <<'EOF' || exit 2
+    "ports.model_primary=$port" "paths.run_dir=$work" <<'EOF' || exit 2
 import re, sys
 template, out, *pairs = sys.argv[1:]
 values = dict(pair.split("=", 1) for pair in pairs)
