@@ -10,6 +10,32 @@
 //! need the supervisor. The daemon's main thread owns the [`ReferenceSystem`]; a second thread
 //! runs the async parts (watchdog, control API, signals, parent watch) and sends it commands.
 //!
+//! # Control API
+//!
+//! On `ports.control` (loopback), JSON in and out, errors as plain text. Each request is
+//! done by the main thread, one at a time (watchdog restarts queue with them), and answered
+//! within 60 s (else 504; the work may still finish).
+//!
+//! - `GET /health` → `ok`.
+//! - `POST /fault {"mode": NAME}` → 200 with a sentence saying what was done; 400 naming the
+//!   known modes. The watchdog is paused while a fault is applied. `none` clears everything:
+//!   configs, binary, the hub's port, the primary's proxy (back to `pass`), fault modes, and
+//!   restarts whatever is not running (services stopped through this API included).
+//! - `POST /services/{name}/stop` → 200 `{"service", "state": "stopped", "already", "pid":
+//!   null}` once the whole process group is gone and `<run_dir>/<name>.pid` is removed;
+//!   `already` is true if it was not running. The watchdog is *not* paused: it sees the
+//!   stopped service and restarts it, as a real watchdog would (drills measure that).
+//! - `POST /services/{name}/start` → 200 `{"service", "state": "running", "already", "pid"}`
+//!   once ready, with the pid file written; `already: true` (and its pid) when it was
+//!   running.
+//! - Both answer 404 `service NAME: not a reference service (known: model-primary, ...)`.
+//! - `GET /services` → `[{"name", "pid" (number|null), "running", "port"}]`, every service
+//!   in start order; `pid` is null once stopped, and stays set with `running: false` for a
+//!   service that died until it is restarted.
+//! - `POST /proxy {"mode": MODE}` → 200 `{"proxy": "primary-proxy", "mode": MODE}` (the
+//!   mode as the proxy reads it back, e.g. `latency:250ms`) once new connections see it; 400
+//!   with the proxy's own message listing the modes.
+//!
 //! Lifetime: a *private* daemon (for one `verify` or one trial) dies with the process that
 //! spawned it (parent-death signal, and it watches that pid); a *detached* one (`auditwall
 //! up`) runs in its own session until `auditwall down`, or until an optional watched pid exits
@@ -26,8 +52,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use auditwall_reference::watchdog::{self, WatchdogConfig};
 use auditwall_spec::{parse_document, SourceFile};
 
+use crate::proxy::Mode;
 use crate::readiness::{http_request, parse_loopback_url};
-use crate::system::{Fault, Layout, Ports, ReferenceSystem};
+use crate::system::{
+    Fault, Layout, Ports, ReferenceSystem, ServiceChange, ServiceSummary, PRIMARY_PROXY,
+};
 use crate::{process_alive, RuntimeError, RuntimeErrorKind};
 
 pub(crate) const ENV_SUPERVISE: &str = "AUDITWALL_SUPERVISE";
@@ -275,9 +304,16 @@ pub fn fault(info: &SystemInfo, fault: Fault) -> Result<String, RuntimeError> {
     }
 }
 
+type Reply<T> = tokio::sync::oneshot::Sender<T>;
+
+/// Work for the main thread, which owns the [`ReferenceSystem`].
 enum Request {
-    Restart(String, tokio::sync::oneshot::Sender<Result<(), String>>),
-    Fault(Fault, tokio::sync::oneshot::Sender<Result<String, String>>),
+    Restart(String, Reply<Result<(), String>>),
+    Fault(Fault, Reply<Result<String, RuntimeError>>),
+    Stop(String, Reply<Result<ServiceChange, RuntimeError>>),
+    Start(String, Reply<Result<ServiceChange, RuntimeError>>),
+    Proxy(Mode, Reply<Result<(), RuntimeError>>),
+    Services(Reply<Vec<ServiceSummary>>),
     Shutdown(&'static str),
 }
 
@@ -360,7 +396,19 @@ fn run_inner(dir: &Path, watch_pid: Option<u32>) -> Result<(), RuntimeError> {
                 let _ = reply.send(system.restart(&service).map_err(|e| e.to_string()));
             }
             Ok(Request::Fault(fault, reply)) => {
-                let _ = reply.send(system.apply(fault).map_err(|e| e.to_string()));
+                let _ = reply.send(system.apply(fault));
+            }
+            Ok(Request::Stop(service, reply)) => {
+                let _ = reply.send(system.stop_service(&service));
+            }
+            Ok(Request::Start(service, reply)) => {
+                let _ = reply.send(system.start_service(&service));
+            }
+            Ok(Request::Proxy(mode, reply)) => {
+                let _ = reply.send(system.set_primary_proxy(mode));
+            }
+            Ok(Request::Services(reply)) => {
+                let _ = reply.send(system.services());
             }
             Ok(Request::Shutdown(reason)) => break reason,
             Err(_) => break "io thread ended",
@@ -519,54 +567,153 @@ impl WatchdogGate {
 }
 
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bounds one control request, queueing behind others included. The longest single piece
+/// of work is `fault none` restarting every service (each up to its stop grace plus its
+/// readiness timeout); a request that takes longer is answered 504 and may still finish.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+type Answer = axum::response::Response;
+
+/// Hands one request to the main thread and waits (bounded) for its reply.
+async fn ask<T>(
+    tx: &mpsc::Sender<Request>,
+    request: impl FnOnce(Reply<T>) -> Request,
+) -> Result<T, (axum::http::StatusCode, String)> {
+    use axum::http::StatusCode;
+    let shutting_down = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "supervisor is shutting down".to_string(),
+        )
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    tx.send(request(reply)).map_err(|_| shutting_down())?;
+    match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(shutting_down()),
+        Err(_) => Err((
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the supervisor did not finish within {}s; the request may still complete",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+/// The HTTP status for a failed operation: the caller's mistake or the system's.
+fn error_status(error: &RuntimeError) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    match error.kind {
+        RuntimeErrorKind::UnknownService => StatusCode::NOT_FOUND,
+        RuntimeErrorKind::InvalidSpec => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The control API (module docs of [`crate::daemon`] list its endpoints). Errors are plain
+/// text; successes are JSON, except `/fault`, which answers what it did as text.
 async fn control_api(
     listener: tokio::net::TcpListener,
     tx: mpsc::Sender<Request>,
     gate: WatchdogGate,
 ) {
-    use axum::extract::State;
+    use axum::body::Bytes;
+    use axum::extract::{Path, State};
     use axum::http::StatusCode;
+    use axum::response::IntoResponse;
     use axum::routing::{get, post};
     use axum::{Json, Router};
 
     type Shared = (mpsc::Sender<Request>, WatchdogGate);
 
-    async fn set_fault(
-        State((tx, gate)): State<Shared>,
-        Json(body): Json<serde_json::Value>,
-    ) -> (StatusCode, String) {
-        let name = body.get("mode").and_then(|m| m.as_str()).unwrap_or("");
-        let Some(fault) = Fault::parse(name) else {
+    fn text(status: StatusCode, body: String) -> Answer {
+        (status, body).into_response()
+    }
+
+    fn json<T: serde::Serialize>(value: T) -> Answer {
+        Json(value).into_response()
+    }
+
+    /// The `mode` of a `{"mode": "..."}` body, or why the body is not one.
+    fn mode_of(body: &[u8], example: &str) -> Result<String, String> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct SetMode {
+            mode: String,
+        }
+        serde_json::from_slice::<SetMode>(body)
+            .map(|m| m.mode)
+            .map_err(|e| format!("request body must be JSON like {{\"mode\": \"{example}\"}}: {e}"))
+    }
+
+    fn done<T: serde::Serialize>(
+        answer: Result<Result<T, RuntimeError>, (StatusCode, String)>,
+    ) -> Answer {
+        match answer {
+            Ok(Ok(value)) => json(value),
+            Ok(Err(e)) => text(error_status(&e), e.to_string()),
+            Err((status, message)) => text(status, message),
+        }
+    }
+
+    async fn set_fault(State((tx, gate)): State<Shared>, body: Bytes) -> Answer {
+        let name = match mode_of(&body, "none") {
+            Ok(name) => name,
+            Err(message) => return text(StatusCode::BAD_REQUEST, message),
+        };
+        let Some(fault) = Fault::parse(&name) else {
             let known: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
-            return (
+            return text(
                 StatusCode::BAD_REQUEST,
                 format!("unknown fault mode `{name}` (known: {})", known.join(", ")),
             );
         };
-        let (reply, answer) = tokio::sync::oneshot::channel();
         gate.pause();
-        if tx.send(Request::Fault(fault, reply)).is_err() {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "supervisor is shutting down".into(),
-            );
-        }
-        let answer = answer.await;
+        let answer = ask(&tx, |reply| Request::Fault(fault, reply)).await;
         gate.resume().await;
         match answer {
-            Ok(Ok(text)) => (StatusCode::OK, text),
-            Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e),
-            Err(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "supervisor is shutting down".into(),
-            ),
+            Ok(Ok(message)) => text(StatusCode::OK, message),
+            Ok(Err(e)) => text(error_status(&e), e.to_string()),
+            Err((status, message)) => text(status, message),
+        }
+    }
+
+    async fn set_proxy(State((tx, _)): State<Shared>, body: Bytes) -> Answer {
+        let mode = match mode_of(&body, "refuse")
+            .and_then(|m| m.parse::<Mode>().map_err(|e| e.to_string()))
+        {
+            Ok(mode) => mode,
+            Err(message) => return text(StatusCode::BAD_REQUEST, message),
+        };
+        let answer = ask(&tx, |reply| Request::Proxy(mode, reply)).await;
+        done(answer.map(|r| {
+            r.map(|()| serde_json::json!({ "proxy": PRIMARY_PROXY, "mode": mode.to_string() }))
+        }))
+    }
+
+    async fn stop_service(State((tx, _)): State<Shared>, Path(name): Path<String>) -> Answer {
+        done(ask(&tx, |reply| Request::Stop(name, reply)).await)
+    }
+
+    async fn start_service(State((tx, _)): State<Shared>, Path(name): Path<String>) -> Answer {
+        done(ask(&tx, |reply| Request::Start(name, reply)).await)
+    }
+
+    async fn services(State((tx, _)): State<Shared>) -> Answer {
+        match ask(&tx, Request::Services).await {
+            Ok(list) => json(list),
+            Err((status, message)) => text(status, message),
         }
     }
 
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/fault", post(set_fault))
+        .route("/proxy", post(set_proxy))
+        .route("/services", get(services))
+        .route("/services/{name}/stop", post(stop_service))
+        .route("/services/{name}/start", post(start_service))
         .with_state((tx, gate));
     let _ = axum::serve(listener, app).await;
 }

@@ -2,9 +2,14 @@
 //! start every service as a process of the current executable, and stop them all.
 //!
 //! Owns: the system's layout on disk (deployed configs, logs, state), port choice, the
-//! service specs, the fault proxy between the router and model-primary, the live profile
-//! layer that tells a wall where the system listens, and the entry point a service process
-//! runs ([`serve_from_env`]).
+//! service specs, the pid files, the fault proxy between the router and model-primary, the
+//! live profile layer that tells a wall where the system listens, and the entry point a
+//! service process runs ([`serve_from_env`]).
+//!
+//! **Pid files.** `<run_dir>/<service>.pid` holds the pid of the service's current process:
+//! written (atomically) on every start — first start, restart by the watchdog, `fault none`,
+//! start through the control API — and removed when the service is stopped, so it never
+//! names a process this system stopped (whose pid the kernel may hand to another program).
 //! Must not touch: checks, verdicts or output.
 //!
 //! The router reaches model-primary through a [`FaultProxy`] on the `primary-proxy` port,
@@ -212,6 +217,40 @@ impl Fault {
     }
 }
 
+/// What a start or stop through [`ReferenceSystem::start_service`] /
+/// [`ReferenceSystem::stop_service`] did; the control API answers with it as JSON:
+/// `{"service": "model-primary", "state": "running", "already": false, "pid": 4242}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceChange {
+    pub service: String,
+    pub state: RunState,
+    /// The service was already in that state; nothing was done.
+    pub already: bool,
+    /// The running process (`null` once stopped).
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    Stopped,
+}
+
+/// One service in `GET /services`: `{"name", "pid", "running", "port"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSummary {
+    pub name: String,
+    /// The pid the supervisor started, from start until the service is stopped (a crashed
+    /// service keeps its pid, with `running: false`, until it is restarted); `null` when
+    /// stopped.
+    pub pid: Option<u32>,
+    pub running: bool,
+    pub port: u16,
+}
+
 const BINARY: &str = "auditwall-reference";
 const IMPOSTOR: &str = "hub-impostor";
 const ENV_FAULT: &str = "AUDITWALL_SERVE_FAULT";
@@ -266,7 +305,7 @@ impl ReferenceSystem {
             primary_proxy,
         };
         for service in SERVICES {
-            if let Err(e) = system.start_service(service) {
+            if let Err(e) = system.spawn_service(service) {
                 let _ = system.supervisor.down();
                 return Err(e);
             }
@@ -274,35 +313,115 @@ impl ReferenceSystem {
         Ok(system)
     }
 
-    fn start_service(&mut self, service: &str) -> Result<(), RuntimeError> {
+    /// Starts `service` (not running) and records its pid in `<run_dir>/<service>.pid`.
+    fn spawn_service(&mut self, service: &str) -> Result<u32, RuntimeError> {
         let mut spec = service_spec(&self.exe, &self.layout, &self.ports, service);
         if self.crash_loop && service == "model-fallback" {
             spec.env.push((ENV_FAULT.to_string(), "crash".to_string()));
         }
         let handle = self.supervisor.start(spec)?;
-        let pid_file = self.layout.run_dir().join(format!("{service}.pid"));
-        std::fs::write(&pid_file, format!("{}\n", handle.pid))
-            .map_err(|e| RuntimeError::io("write", &pid_file, &e))
+        let pid_file = self.pid_file(service);
+        // Renamed into place, so a drill reading the file never sees it half written.
+        let tmp = pid_file.with_extension("pid.tmp");
+        std::fs::write(&tmp, format!("{}\n", handle.pid))
+            .map_err(|e| RuntimeError::io("write", &tmp, &e))?;
+        std::fs::rename(&tmp, &pid_file).map_err(|e| RuntimeError::io("rename", &pid_file, &e))?;
+        Ok(handle.pid)
+    }
+
+    fn pid_file(&self, service: &str) -> PathBuf {
+        self.layout.run_dir().join(format!("{service}.pid"))
+    }
+
+    /// Stops `service` if the supervisor has it on record, and removes its pid file (a
+    /// stale one could name a pid reused by another program). True if it was not running.
+    fn halt(&mut self, service: &str) -> Result<bool, RuntimeError> {
+        let recorded = self
+            .supervisor
+            .status()
+            .iter()
+            .any(|s| s.service.name == service);
+        let already = !recorded
+            || matches!(
+                self.supervisor.stop(service)?,
+                crate::StopOutcome::AlreadyGone
+            );
+        let pid_file = self.pid_file(service);
+        match std::fs::remove_file(&pid_file) {
+            Ok(()) => Ok(already),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(already),
+            Err(e) => Err(RuntimeError::io("remove", &pid_file, &e)),
+        }
+    }
+
+    fn known(service: &str) -> Result<(), RuntimeError> {
+        if SERVICES.contains(&service) {
+            Ok(())
+        } else {
+            Err(RuntimeError::service(
+                RuntimeErrorKind::UnknownService,
+                service,
+                format!("not a reference service (known: {})", SERVICES.join(", ")),
+            ))
+        }
     }
 
     /// Stops (if running) and starts a service again; used by the watchdog.
     pub fn restart(&mut self, service: &str) -> Result<(), RuntimeError> {
-        if !SERVICES.contains(&service) {
-            return Err(RuntimeError::service(
-                RuntimeErrorKind::UnknownService,
-                service,
-                "not a reference service",
-            ));
-        }
-        if self
+        Self::known(service)?;
+        self.halt(service)?;
+        self.spawn_service(service).map(|_| ())
+    }
+
+    /// Stops one service (its whole process group) and removes its pid file. Stopping a
+    /// service that is not running is not an error: `already` says so.
+    pub fn stop_service(&mut self, service: &str) -> Result<ServiceChange, RuntimeError> {
+        Self::known(service)?;
+        let already = self.halt(service)?;
+        Ok(ServiceChange {
+            service: service.to_string(),
+            state: RunState::Stopped,
+            already,
+            pid: None,
+        })
+    }
+
+    /// Starts one service unless it is running, waits until it is ready, and writes its pid
+    /// file. A running service is left alone (`already`).
+    pub fn start_service(&mut self, service: &str) -> Result<ServiceChange, RuntimeError> {
+        Self::known(service)?;
+        let running = self
             .supervisor
             .status()
+            .into_iter()
+            .find(|s| s.service.name == service && s.alive);
+        let (pid, already) = match running {
+            Some(status) => (status.service.pid, true),
+            None => (self.spawn_service(service)?, false),
+        };
+        Ok(ServiceChange {
+            service: service.to_string(),
+            state: RunState::Running,
+            already,
+            pid: Some(pid),
+        })
+    }
+
+    /// Every reference service as the supervisor sees it now, in start order.
+    pub fn services(&self) -> Vec<ServiceSummary> {
+        let status = self.supervisor.status();
+        SERVICES
             .iter()
-            .any(|s| s.service.name == service)
-        {
-            self.supervisor.stop(service)?;
-        }
-        self.start_service(service)
+            .map(|&name| {
+                let recorded = status.iter().find(|s| s.service.name == name);
+                ServiceSummary {
+                    name: name.to_string(),
+                    pid: recorded.map(|s| s.service.pid),
+                    running: recorded.is_some_and(|s| s.alive),
+                    port: self.ports.get(name),
+                }
+            })
+            .collect()
     }
 
     /// The profile layer (YAML) that points a wall at this running system.
@@ -342,7 +461,7 @@ impl ReferenceSystem {
                 Ok("model-fallback killed; every restart now crashes on its first request".into())
             }
             Fault::PortHijack => {
-                self.supervisor.stop("hub")?;
+                self.halt("hub")?;
                 let mut spec = service_spec(&self.exe, &self.layout, &self.ports, "hub");
                 spec.name = IMPOSTOR.to_string();
                 spec.log = Some(self.layout.logs_dir().join(format!("{IMPOSTOR}.log")));
