@@ -28,6 +28,9 @@ pub const DEFAULT_LEDGER_CAP: usize = 1_000;
 /// Refuses to read ledgers past this size rather than load something unbounded into memory.
 const MAX_LEDGER_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Appends keep the file under this, dropping the oldest entries first.
+const MAX_WRITTEN_BYTES: u64 = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ledger {
@@ -130,8 +133,20 @@ pub fn append_ledger(path: &Path, entry: LedgerEntry, cap: usize) -> Result<()> 
     ledger.entries.push(entry);
     let excess = ledger.entries.len().saturating_sub(cap);
     ledger.entries.drain(..excess);
-    let text = serde_json::to_string_pretty(&ledger)
-        .map_err(|e| CalibrationError::new(Kind::LedgerWrite, e).at(path))?;
+    let serialize = |ledger: &Ledger| {
+        serde_json::to_string_pretty(ledger)
+            .map_err(|e| CalibrationError::new(Kind::LedgerWrite, e).at(path))
+    };
+    let mut text = serialize(&ledger)?;
+    // Capped by size too, well under the read limit: runs with many findings must never
+    // grow a ledger that the next run refuses to read. The newest entry always stays.
+    while text.len() as u64 > MAX_WRITTEN_BYTES && ledger.entries.len() > 1 {
+        let drop = (ledger.entries.len() / 4)
+            .max(1)
+            .min(ledger.entries.len() - 1);
+        ledger.entries.drain(..drop);
+        text = serialize(&ledger)?;
+    }
     write_atomically(path, text.as_bytes())
 }
 

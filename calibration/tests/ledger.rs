@@ -176,3 +176,28 @@ fn a_corrupt_ledger_is_never_overwritten_by_an_append() {
     assert_eq!(err.kind(), Kind::LedgerParse);
     assert_eq!(fs::read_to_string(&path).expect("read"), "{ truncated");
 }
+
+#[test]
+fn a_ledger_full_of_large_entries_stays_readable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.json");
+    let big = |time| {
+        let mut e = entry(time);
+        e.findings = (0..20_000)
+            .map(|i| LedgerFinding {
+                path: format!("/srv/deployed/conf.d/file-{i:05}.conf"),
+                kind: FindingTag::Differs,
+                waived: false,
+            })
+            .collect();
+        e
+    };
+    for time in 0..12 {
+        append_ledger(&path, big(time), 1_000).expect("append");
+    }
+    let ledger = read_ledger(&path).expect("still readable");
+    let size = std::fs::metadata(&path).expect("stat").len();
+    assert!(size <= 16 * 1024 * 1024, "{size} bytes");
+    assert_eq!(ledger.entries.last().map(|e| e.time_unix_ms), Some(11));
+    assert!(ledger.entries.len() < 12, "the oldest entries were dropped");
+}

@@ -102,6 +102,7 @@ pub fn main(suite: Suite) -> std::process::ExitCode {
 /// Runs one check (and what it needs) in this process and maps its verdict to a trial outcome.
 fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), Failed> {
     let mut live_layers = Vec::new();
+    let mut owner = None;
     if matches!(source, WallSource::Embedded { .. }) {
         // One reference system for the whole test run, owned by the runner (nextest or
         // cargo): it stops when the runner exits, even if the run fails or is killed.
@@ -112,6 +113,7 @@ fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), 
         let info = daemon::shared(&exe, runner)
             .map_err(|e| format!("cannot start the shared reference system: {e}"))?;
         live_layers.push(("reference".to_string(), info.profile_layer()));
+        owner = Some(info.daemon_pid);
     }
     let loaded = load_wall(source, live_layers)?;
     let filter = Filter {
@@ -128,13 +130,23 @@ fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), 
         retry_backoff: Duration::from_millis(200),
         interrupt: None,
         calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
-        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path())),
+        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path()).owned_by(owner)),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let prober = Prober::new().map_err(|e| format!("cannot set up probes: {e}"))?;
+    // A drill killed in an earlier trial owes its restore; pay it before judging anything.
+    let recovered = runtime
+        .block_on(journal::recover(&journal::default_path(), &prober))
+        .map_err(|e| format!("cannot read the drill journal: {e}"))?;
+    if let Some(failed) = recovered.iter().find_map(|r| match &r.outcome {
+        journal::RecoverOutcome::Failed(e) => Some(format!("{}: {e}", r.entry.drill)),
+        _ => None,
+    }) {
+        return Err(format!("an earlier drill's fault could not be undone: {failed}").into());
+    }
     let info = load::run_info(&loaded, None);
     let (tx, _rx) = mpsc::channel();
     let summary = runtime.block_on(engine::run(
