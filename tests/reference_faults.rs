@@ -168,7 +168,12 @@ fn each_fault_mode_turns_exactly_its_checks_red() {
     let cases: &[(&str, &[&str], &str)] = &[
         (
             "hang-chat",
-            &["model-primary.chat", "router.chat", "router.golden"],
+            &[
+                "model-primary.chat",
+                "router.answer",
+                "router.chat",
+                "router.golden",
+            ],
             "timed out",
         ),
         (
@@ -176,7 +181,11 @@ fn each_fault_mode_turns_exactly_its_checks_red() {
             &["model-fallback.chat", "model-fallback.golden"],
             "answered \\\"43\\\", expected number 42",
         ),
-        ("success-false", &["hub.action"], "json.success == true"),
+        (
+            "success-false",
+            &["hub.action", "hub.thermostat"],
+            "json.success == true",
+        ),
         (
             "config-drift",
             &["reference.configs"],
@@ -191,7 +200,11 @@ fn each_fault_mode_turns_exactly_its_checks_red() {
         ("stale-binary", &["router.process"], "exe_current"),
         (
             "crash-loop",
-            &["model-fallback.health", "watchdog.status"],
+            &[
+                "model-fallback.health",
+                "watchdog.not-blocked",
+                "watchdog.status",
+            ],
             "BLOCKED",
         ),
     ];

@@ -21,6 +21,12 @@ use crate::engine::{failure_summary, judge};
 use crate::journal::{self, Step};
 use crate::result::{ResourcePeak, Timeline, TimelineEvent, Unaffected, Verdict};
 
+/// A late phase is still watched this long past its budget.
+const LATE_GRACE: Duration = Duration::from_secs(10);
+
+/// How long the steady state may take to hold before a drill gives up on injecting.
+const SETTLE: Duration = Duration::from_secs(10);
+
 /// A fault or restore action that does not finish in this long has failed.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -171,6 +177,10 @@ impl Drills {
             observations: Observations::new(),
         };
         // 1. The steady state must hold, or the drill would measure a system already broken.
+        // A system still settling (a watchdog finishing an earlier restart) gets a bounded
+        // while to get there.
+        let settle = SETTLE.min(timeout);
+        let settled_by = Instant::now() + settle;
         for id in &drill.steady {
             let Some(step) = self.checks.get(id) else {
                 return fail(
@@ -178,12 +188,22 @@ impl Drills {
                     format!("steady-state check `{id}` is not in the wall"),
                 );
             };
-            let (verdict, reason, _) = self.once(step, prober, step.timeout).await;
-            if verdict != Verdict::Pass {
-                return fail(
-                    Verdict::Fail,
-                    format!("steady state does not hold before the fault, so none was injected: {id}: {reason}"),
-                );
+            // Bounded by `settled_by`: every iteration sleeps one poll or returns.
+            loop {
+                let (verdict, reason, _) = self.once(step, prober, step.timeout).await;
+                if verdict == Verdict::Pass {
+                    break;
+                }
+                if Instant::now() >= settled_by {
+                    return fail(
+                        Verdict::Fail,
+                        format!(
+                            "steady state does not hold before the fault (waited {}), so none was injected: {id}: {reason}",
+                            render_duration(settle)
+                        ),
+                    );
+                }
+                tokio::time::sleep(drill.poll).await;
             }
         }
         // 2. Resolve both steps before anything changes, and journal the restore durably.
@@ -239,7 +259,7 @@ impl Drills {
                 let prober = prober.clone();
                 let poll = drill.poll;
                 async move {
-                    let deadline = (t0 + e.within * 3).min(hard_stop);
+                    let deadline = (t0 + patience(e.within)).min(hard_stop);
                     match check {
                         Some(check) => {
                             wait_for(&check, &e, want_red, &prober, poll, t0, deadline).await
@@ -343,7 +363,8 @@ impl Drills {
         // 6. Steady again: nothing sticky.
         if let (Some(e), None) = (&drill.after, &restore_error) {
             let from = restored_at.unwrap_or_else(|| t0.elapsed());
-            let deadline = t0 + from + e.within * 3;
+            let deadline =
+                (t0 + from + patience(e.within)).min(hard_stop.max(t0 + from + e.within));
             let (at, detail) = match self.checks.get(&e.check) {
                 Some(check) => wait_for(check, e, false, prober, drill.poll, t0, deadline).await,
                 None => (None, format!("`{}` is not in the wall", e.check)),
@@ -392,6 +413,12 @@ impl Drills {
     ) -> (Verdict, String, Observations) {
         run_once(check, prober, timeout).await
     }
+}
+
+/// How long past t0 a phase is watched: well past its budget, so a late event is still
+/// measured (and reported with its number) instead of just "never".
+fn patience(within: Duration) -> Duration {
+    (within * 3).max(within + LATE_GRACE)
 }
 
 async fn run_once(
