@@ -236,6 +236,9 @@ impl Drills {
         };
         // 3. t0: the fault goes in.
         let t0 = Instant::now();
+        let t0_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         let hard_stop = t0 + timeout;
         let injected = fault.run(prober, ACTION_TIMEOUT).await;
         let mut events = vec![TimelineEvent {
@@ -386,6 +389,8 @@ impl Drills {
         );
         let mut observations = Observations::new();
         observations.set("poll", Value::Duration(drill.poll));
+        // Wall-clock t0, so the timeline can be laid against the system's own logs.
+        observations.set("t0_unix_ms", Value::Number(t0_unix_ms));
         for e in &events {
             if let Some(at) = e.at {
                 observations.set(&format!("t_{}", e.phase), Value::Duration(at));
