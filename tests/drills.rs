@@ -279,3 +279,104 @@ fn chat_within(port: u16, limit: Duration) -> Option<String> {
             .map(|v| v.trim().to_string())
     })
 }
+
+/// A wall of its own, no network: a config file a drill replaces, checked by a file probe.
+fn file_wall(root: &std::path::Path, restore: &str) -> PathBuf {
+    let cfg = root.join("app.conf");
+    std::fs::write(&cfg, "port=1\n").expect("write config");
+    let spec = format!(
+        "probes:\n  - id: cfg.intact\n    file: {{ path: \"{cfg}\" }}\n    expect: [\"size == 7\"]\ndrills:\n  - id: cfg.broken\n    fault: {{ replace: {{ file: \"{cfg}\", with: \"port=\" }} }}\n    detect: {{ check: cfg.intact, within: 2s }}\n    restore: {restore}\n    after: {{ check: cfg.intact, within: 2s }}\n",
+        cfg = cfg.display()
+    );
+    write_wall(
+        root,
+        "wall",
+        &[("wall.yaml", "name: files\n"), ("drills/d.yaml", &spec)],
+    )
+}
+
+#[test]
+fn a_replaced_file_is_put_back_by_undo() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let wall = file_wall(work.path(), "{ undo: true }");
+    let out = auditwall(
+        work.path(),
+        &[
+            "verify",
+            wall.to_str().expect("utf-8"),
+            "--allow-disruptive",
+            "--report-dir",
+            "r",
+        ],
+        &[],
+    );
+    out.assert_code(0);
+    let report = read_json(&work.path().join("r/report.json"));
+    let drill = check(&report, "cfg.broken");
+    assert_eq!(phase(drill, "detect")["ok"], true, "{drill}");
+    assert_eq!(
+        phase(drill, "restore")["detail"],
+        format!("put back {}", work.path().join("app.conf").display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("app.conf")).expect("config"),
+        "port=1\n"
+    );
+    assert!(!work.path().join(".auditwall/journal.json").exists());
+}
+
+#[test]
+fn a_restore_that_fails_is_a_loud_error_and_stays_owed_until_it_works() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let gate = work.path().join("allowed");
+    let restore = format!(
+        "{{ command: {{ run: [sh, -c, \"test -e {} && printf 'port=1\\\\n' > {}\"] }} }}",
+        gate.display(),
+        work.path().join("app.conf").display()
+    );
+    let wall = file_wall(work.path(), &restore);
+    let out = auditwall(
+        work.path(),
+        &[
+            "verify",
+            wall.to_str().expect("utf-8"),
+            "--allow-disruptive",
+            "--report-dir",
+            "r",
+        ],
+        &[],
+    );
+    out.assert_code(3);
+    let report = read_json(&work.path().join("r/report.json"));
+    let drill = check(&report, "cfg.broken");
+    assert_eq!(drill["verdict"], "error", "{drill}");
+    let message = drill["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("RESTORE FAILED, the system is still broken (replace "),
+        "{message}"
+    );
+    assert!(
+        out.stderr.contains("RESTORE FAILED for drill `cfg.broken`"),
+        "{}",
+        out.stderr
+    );
+    let journal = work.path().join(".auditwall/journal.json");
+    assert!(journal.exists(), "the owed restore is kept");
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("app.conf")).expect("config"),
+        "port="
+    );
+
+    // Still failing: `recover` says so and exits 3; no run starts on a broken system.
+    auditwall(work.path(), &["recover"], &[]).assert_code(3);
+    let refused = auditwall(work.path(), &["verify", wall.to_str().expect("utf-8")], &[]);
+    refused.assert_code(3);
+    // Once the restore can work, it is done and forgotten.
+    std::fs::write(&gate, "").expect("gate");
+    auditwall(work.path(), &["recover"], &[]).assert_code(0);
+    assert!(!journal.exists());
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("app.conf")).expect("config"),
+        "port=1\n"
+    );
+}
