@@ -380,3 +380,61 @@ fn a_restore_that_fails_is_a_loud_error_and_stays_owed_until_it_works() {
         "port=1\n"
     );
 }
+
+#[test]
+fn sigterm_in_the_middle_of_a_drill_still_restores_before_exiting() {
+    let system = System::up();
+    let journal = system.path(".auditwall/journal.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_auditwall"));
+    cmd.args([
+        "verify",
+        "--id",
+        "router.blackhole",
+        "--allow-disruptive",
+        "--color",
+        "never",
+    ])
+    .current_dir(system.work.path())
+    .envs(system.env())
+    .env_remove("AUDITWALL_JOURNAL")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut child = ChildGuard(cmd.spawn().expect("start auditwall"));
+    wait_for(
+        "the drill to inject its fault",
+        Duration::from_secs(30),
+        || journal.exists(),
+    );
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "auditwall did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.0.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("recovered from the drill journal: drill `router.blackhole`"),
+        "{stderr}"
+    );
+    assert!(!journal.exists(), "nothing owed after a clean interrupt");
+    let info = auditwall_runtime::daemon::read_info(&system.dir())
+        .expect("system info")
+        .expect("the system is up");
+    assert_eq!(
+        chat_within(info.ports["router"], Duration::from_secs(5)).as_deref(),
+        Some("model-primary")
+    );
+}
