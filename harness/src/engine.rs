@@ -326,6 +326,7 @@ fn unrun(
         observations: Observations::new(),
         findings: Vec::new(),
         timeline: None,
+        proof: None,
     }
 }
 

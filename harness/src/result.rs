@@ -84,6 +84,46 @@ pub struct CheckResult {
     /// A drill's measured timeline (`None` for other kinds, and for a drill that never got as
     /// far as injecting its fault).
     pub timeline: Option<Timeline>,
+    /// What `verify --prove` found about this check's negative control (`None` when the run
+    /// did not prove).
+    pub proof: Option<Proof>,
+}
+
+/// The negative control of one check, run: did the check turn red when its fault was on?
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proof {
+    /// The fault that was switched on (the check's `canary.fault`), or `None` when the check
+    /// declares no negative control.
+    pub fault: Option<String>,
+    pub status: ProofStatus,
+    /// When it turned red after the fault went in (`Proven` only).
+    pub red_after: Option<Duration>,
+    /// What the check said under the fault, or why it could not be proven (already redacted).
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofStatus {
+    /// Turned red under its fault, as it must.
+    Proven,
+    /// Stayed green under its fault: the check cannot fail. A vacuous P0 check fails the run.
+    Vacuous,
+    /// No negative control declared.
+    Unproven,
+    /// The control could not be run (the fault could not be switched on or off).
+    Error,
+}
+
+impl ProofStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProofStatus::Proven => "proven",
+            ProofStatus::Vacuous => "vacuous",
+            ProofStatus::Unproven => "unproven",
+            ProofStatus::Error => "error",
+        }
+    }
 }
 
 /// What a drill measured, relative to the moment its fault was injected (t0).

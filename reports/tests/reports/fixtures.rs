@@ -59,6 +59,7 @@ pub fn check(suite: Suite, id: &str, verdict: Verdict, file_line: (&str, u32)) -
         observations: Observations::new(),
         findings: Vec::new(),
         timeline: None,
+        proof: None,
     }
 }
 
