@@ -116,9 +116,13 @@ def accuracy(rep_dirs):
               f"{statistics.median(routs):.1f} ms after t0")
     print(f"within the {poll:g} ms poll: {within} of {len(rows)}"
           + (f" ({missing} without a matched switch or recovery)" if missing else ""))
-    reasons = sorted({r["skipped"] for r in rows if r["skipped"]})
+    reasons = {}
+    for r in rows:
+        if r["skipped"]:
+            reasons[r["skipped"]] = reasons.get(r["skipped"], 0) + 1
     if reasons:
-        print("router's reason for skipping the primary: " + " | ".join(reasons))
+        print("router's reason for skipping the primary: "
+              + " | ".join(f"{n}× {why}" for why, n in sorted(reasons.items())))
     verdicts = {}
     for r in rows:
         verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
@@ -127,16 +131,18 @@ def accuracy(rep_dirs):
 
 def durations(path):
     report = load(path)
-    print(f"run duration_ms {report.get('duration_ms')} (state {report.get('state')})")
+    print(f"{path}: run duration_ms {report.get('duration_ms')}, state {report.get('state')}")
     print()
-    print("| drill | verdict | duration_ms | phases (ms after t0) |")
-    print("|---|---|---|---|")
+    print("| drill | verdict | duration_ms | phases (ms after t0) | message |")
+    print("|---|---|---|---|---|")
     for c in report.get("checks", []):
         tl = c.get("timeline")
         phases = ", ".join(
             f"{e['phase']} {fmt(e.get('at_ms'))}" for e in (tl or {}).get("events", [])
         )
-        print(f"| {c['id']} | {c['verdict']} | {c['duration_ms']} | {phases} |")
+        message = "" if c["verdict"] == "pass" else (c.get("message") or "")
+        print(f"| {c['id']} | {c['verdict']} | {c['duration_ms']} | {phases} | {message} |")
+    print()
 
 
 def hyperfine(path):

@@ -79,15 +79,19 @@ accuracy() {
 accuracy router.failover "$REPS"
 accuracy router.blackhole "$BLACKHOLE_REPS"
 
-FULL=(verify --suite drills --allow-disruptive --color never --report-dir "$WORK/full")
-echo "== 2. full run of the reference drills, one checked run first"
-"$BIN" "${FULL[@]}" >"$WORK/full.log" 2>&1 || { cat "$WORK/full.log" >&2; exit 1; }
-python3 "$HERE/drill_accuracy.py" durations "$WORK/full/report.json"
+FULL="$BIN verify --suite drills --allow-disruptive --color never --report-dir $WORK/full/run"
+mkdir -p "$WORK/full"
 wait_for_quiet
-echo "hyperfine, $RUNS runs (load before: $(load))"
-hyperfine --style basic --runs "$RUNS" -N --export-json "$WORK/full.json" \
-  "$BIN ${FULL[*]}" >/dev/null
+echo "== 2. full run of the reference drills: hyperfine, $RUNS runs (load before: $(load))"
+# -i: a red run is still a full run and is timed; its exit code and verdicts are listed
+# below, from its own report (the untimed --prepare moves the previous one aside).
+hyperfine --style basic --runs "$RUNS" -i --export-json "$WORK/full.json" \
+  --prepare "if [ -d $WORK/full/run ]; then mv $WORK/full/run $WORK/full/\$(date +%s%N); fi" \
+  "$FULL" >/dev/null
+mv "$WORK/full/run" "$WORK/full/$(date +%s%N)"
 echo "(load after: $(load))"
 python3 "$HERE/drill_accuracy.py" hyperfine "$WORK/full.json"
-echo "per-drill durations of the last timed run:"
-python3 "$HERE/drill_accuracy.py" durations "$WORK/full/report.json"
+echo "$(ls "$WORK"/full/*/report.json | wc -l) reports for $RUNS runs; per-drill durations of each:"
+for report in "$WORK"/full/*/report.json; do
+  python3 "$HERE/drill_accuracy.py" durations "$report"
+done
