@@ -188,6 +188,131 @@ async fn goodnight_no_lock_reports_success_but_leaves_the_front_door_unlocked() 
     assert_eq!(state(&hub).await["door.front.locked"], json!(false));
 }
 
+async fn reset(hub: &Hub) -> (u16, Value) {
+    post_json(&client(), &hub.url("/admin/reset"), &json!({})).await
+}
+
+async fn set_fault(hub: &Hub, mode: &str) {
+    let answer = post_json(
+        &client(),
+        &hub.url("/admin/fault"),
+        &json!({ "mode": mode }),
+    )
+    .await;
+    assert_eq!(answer, (200, json!({ "mode": mode })));
+}
+
+#[tokio::test]
+async fn seam_each_action_is_right_alone_but_lock_then_goodnight_unlocks_the_door() {
+    let (_dir, hub) = start(HubFault::None).await;
+    set_fault(&hub, "seam").await;
+    let default = state(&hub).await;
+
+    // `lock` alone: right.
+    assert_eq!(
+        act(&hub, json!({ "entity": "door.front", "action": "lock" })).await,
+        (
+            200,
+            json!({ "success": true, "entity": "door.front", "state": { "door.front.locked": true } })
+        )
+    );
+    assert_eq!(
+        delta(&default, &state(&hub).await),
+        BTreeMap::from([("door.front.locked".to_owned(), json!(true))])
+    );
+
+    // goodnight alone, from the default home: right.
+    assert_eq!(reset(&hub).await.0, 200);
+    assert_eq!(
+        goodnight(&hub).await,
+        (202, json!({ "success": true, "automation": "goodnight" }))
+    );
+    assert_eq!(
+        delta(&default, &state(&hub).await),
+        BTreeMap::from([
+            ("door.back.locked".to_owned(), json!(true)),
+            ("door.front.locked".to_owned(), json!(true)),
+            ("light.bedroom.on".to_owned(), json!(false)),
+            ("light.kitchen.on".to_owned(), json!(false)),
+            ("light.living.on".to_owned(), json!(false)),
+        ])
+    );
+
+    // lock, then goodnight: the front door ends up unlocked, and goodnight still says success.
+    assert_eq!(reset(&hub).await.0, 200);
+    act(&hub, json!({ "entity": "door.front", "action": "lock" })).await;
+    assert_eq!(
+        goodnight(&hub).await,
+        (202, json!({ "success": true, "automation": "goodnight" }))
+    );
+    let after = state(&hub).await;
+    assert_eq!(after["door.front.locked"], json!(false));
+    assert_eq!(after["door.back.locked"], json!(true));
+
+    // `none` clears it: the same sequence is right again.
+    set_fault(&hub, "none").await;
+    assert_eq!(reset(&hub).await.0, 200);
+    act(&hub, json!({ "entity": "door.front", "action": "lock" })).await;
+    goodnight(&hub).await;
+    assert_eq!(state(&hub).await["door.front.locked"], json!(true));
+}
+
+#[tokio::test]
+async fn reset_restores_the_default_home_logs_it_and_saves_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("hub-state.json");
+    let hub = start_with(HubFault::None, &file).await;
+    let default = state(&hub).await;
+
+    // Nothing to undo: success, and nothing logged or written.
+    assert_eq!(
+        reset(&hub).await,
+        (
+            200,
+            json!({ "success": true, "state": Value::Object(default.clone()) })
+        )
+    );
+    assert_eq!(events(&hub).await, Vec::<Value>::new());
+    assert!(
+        !file.exists(),
+        "a reset that changes nothing writes nothing"
+    );
+
+    act(&hub, json!({ "entity": "door.front", "action": "lock" })).await;
+    act(
+        &hub,
+        json!({ "entity": "thermostat.main", "action": "set_target", "value": 5 }),
+    )
+    .await;
+    // Not subject to the fault modes: it is the harness's lever, and the mode stays.
+    set_fault(&hub, "success_false").await;
+    assert_eq!(
+        reset(&hub).await,
+        (
+            200,
+            json!({ "success": true, "state": Value::Object(default.clone()) })
+        )
+    );
+    assert_eq!(state(&hub).await, default);
+    assert_eq!(
+        get_json(&client(), &hub.url("/admin/fault")).await,
+        (200, json!({ "mode": "success_false" }))
+    );
+    let logged: Vec<Value> = events(&hub)
+        .await
+        .iter()
+        .map(|e| json!([e["seq"], e["entity"], e["change"], e["cause"]]))
+        .collect();
+    assert_eq!(
+        logged[2..],
+        [
+            json!([3, "door.front", { "attribute": "locked", "from": true, "to": false }, "admin.reset"]),
+            json!([4, "thermostat.main", { "attribute": "target", "from": 5.0, "to": 21.0 }, "admin.reset"]),
+        ]
+    );
+    assert_eq!(read_file(&file)["entities"], default_file()["entities"]);
+}
+
 #[tokio::test]
 async fn success_false_answers_with_the_usual_status_and_changes_nothing() {
     let (_dir, hub) = start(HubFault::SuccessFalse).await;
@@ -325,7 +450,7 @@ async fn bad_actions_get_clear_errors_and_change_nothing() {
         .await,
         (
             400,
-            json!({ "error": "unknown fault mode \"crash\"; expected one of: none, goodnight_no_lock, success_false" })
+            json!({ "error": "unknown fault mode \"crash\"; expected one of: none, goodnight_no_lock, success_false, seam" })
         )
     );
     assert_eq!(state(&hub).await, before);
