@@ -181,10 +181,13 @@ pub enum Fault {
     /// the router serves every chat from model-fallback (answers stay right): the path to
     /// model-primary refuses connections while model-primary itself is healthy.
     SilentFailover,
+    /// hub: a seam bug. goodnight toggles each door instead of locking it, so each action is
+    /// right on its own but `lock door.front` then goodnight leaves the front door unlocked.
+    SeamBug,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::None,
         Fault::HangChat,
         Fault::WrongAnswer,
@@ -195,6 +198,7 @@ impl Fault {
         Fault::PortHijack,
         Fault::StaleBinary,
         Fault::SilentFailover,
+        Fault::SeamBug,
     ];
 
     pub fn name(self) -> &'static str {
@@ -209,6 +213,7 @@ impl Fault {
             Fault::PortHijack => "port-hijack",
             Fault::StaleBinary => "stale-binary",
             Fault::SilentFailover => "silent-failover",
+            Fault::SeamBug => "seam-bug",
         }
     }
 
@@ -443,6 +448,7 @@ impl ReferenceSystem {
             Fault::WrongAnswer => self.admin("model-fallback", "wrong_answer"),
             Fault::SuccessFalse => self.admin("hub", "success_false"),
             Fault::GoodnightNoLock => self.admin("hub", "goodnight_no_lock"),
+            Fault::SeamBug => self.admin("hub", "seam"),
             Fault::ConfigDrift => {
                 // A realistic silent drift: someone shortened the primary's timeout by hand.
                 let path = self.layout.config_dir().join("router.yaml");
@@ -776,6 +782,7 @@ mod tests {
                 "port-hijack",
                 "stale-binary",
                 "silent-failover",
+                "seam-bug",
             ]
         );
         for fault in Fault::ALL {
