@@ -14,6 +14,7 @@ use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::journal;
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter, Partition, Plan};
+use auditwall_harness::scenario::Scenarios;
 use auditwall_harness::{doctor, Error};
 use auditwall_probes::Prober;
 use auditwall_reports::{TermStyle, Terminal};
@@ -247,11 +248,12 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         deadline: overrides.deadline.unwrap_or(settings.deadline),
         timeout: overrides.timeout,
         retries: overrides.retries,
-        allow_disruptive: args.allow_disruptive || settings.allow_disruptive,
+        allow_disruptive: args.allow_disruptive || args.prove || settings.allow_disruptive,
         retry_backoff: Duration::from_millis(200),
         interrupt: Some(Arc::new(Notify::new())),
         calibrator: calibrator.clone(),
         drills: Arc::new(Drills::new(&loaded.wall, journal::default_path()).owned_by(owner)),
+        scenarios: Arc::new(Scenarios::new(&loaded.wall)),
     };
     let wall_dir = match &source {
         WallSource::Dir(d) => Some(d.clone()),
@@ -317,6 +319,8 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let summary = engine
         .join()
         .map_err(|_| Error::harness("the engine thread panicked"))??;
+    let summary =
+        crate::prove::after_run(&args, &loaded, &calibrator, owner, summary, &mut terminal)?;
     // An interrupted drill (Ctrl-C, SIGTERM, the deadline) owes its restore: pay it now,
     // while the system it broke is still there.
     let owed = crate::recover::run(&journal::default_path())?;

@@ -49,18 +49,25 @@ impl System {
         );
     }
 
-    /// Runs the embedded wall against this system; returns the exit code and the report.
+    /// Runs the embedded wall's probes and calibration against this system; returns the exit
+    /// code and the report.
     fn verify(&self, name: &str) -> (i32, serde_json::Value) {
+        self.verify_suites(name, &["--suite", "probes", "--suite", "calibration"])
+    }
+
+    fn verify_suites(&self, name: &str, suites: &[&str]) -> (i32, serde_json::Value) {
         let reports = self.work.path().join(format!("reports-{name}"));
         // Retries absorb a budget missed on a loaded CI machine; a fault stays red on every
         // attempt, so what must be red still is.
-        let out = self.run(&[
+        let mut args = vec![
             "verify",
             "--retries",
             "2",
             "--report-dir",
             reports.to_str().unwrap_or_default(),
-        ]);
+        ];
+        args.extend_from_slice(suites);
+        let out = self.run(&args);
         let text = std::fs::read_to_string(reports.join("report.json")).unwrap_or_else(|e| {
             panic!(
                 "no report for {name}: {e}\n{}",
@@ -232,15 +239,27 @@ fn each_fault_mode_turns_exactly_its_checks_red() {
         assert_eq!(code, 0);
     }
 
-    // A naive wall has no probe for this one: only an L4 state-delta scenario sees the
-    // unlocked door. The probes stay green, which is exactly the defect class.
+    // A naive wall has no probe for this one: only the L4 state-delta scenario sees the
+    // unlocked door, while its L1–L3 pass. The probes stay green: exactly the defect class.
     system.fault("goodnight-no-lock");
-    let (_, report) = system.verify("goodnight-no-lock");
+    let (code, report) = system.verify_suites(
+        "goodnight-no-lock",
+        &["--suite", "probes", "--suite", "scenarios"],
+    );
     assert_eq!(
         red(&report),
-        set(&[]),
-        "goodnight-no-lock is invisible to probes: {report}"
+        set(&["hub.goodnight"]),
+        "goodnight-no-lock is seen by the L4 scenario alone: {report}"
     );
+    assert_eq!(code, 1);
+    let goodnight = message(&report, "hub.goodnight");
+    for fragment in [
+        "L4: hub.state: door.front.locked expected true, observed false",
+        "hub.events: door.front.locked expected true, observed false",
+        "(L1–L3 passed)",
+    ] {
+        assert!(goodnight.contains(fragment), "{fragment}: {goodnight}");
+    }
 
     let dir = system.dir();
     drop(system);

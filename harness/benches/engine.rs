@@ -67,6 +67,7 @@ fn options(jobs: usize) -> RunOptions {
         interrupt: None,
         calibrator: Arc::new(Calibrator::new(&Default::default())),
         drills: Arc::new(Drills::default()),
+        scenarios: Default::default(),
     }
 }
 

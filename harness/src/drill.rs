@@ -426,7 +426,7 @@ fn patience(within: Duration) -> Duration {
     (within * 3).max(within + LATE_GRACE)
 }
 
-async fn run_once(
+pub(crate) async fn run_once(
     check: &Check,
     prober: &Prober,
     timeout: Duration,

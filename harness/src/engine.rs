@@ -20,6 +20,7 @@ use crate::drill::Drills;
 use crate::event::Event;
 use crate::plan::Plan;
 use crate::result::{CheckResult, RunInfo, RunSummary, Verdict};
+use crate::scenario::Scenarios;
 
 /// Knobs for one run. `None` means "as the wall says".
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub struct RunOptions {
     pub calibrator: Arc<Calibrator>,
     /// Runs drills: the wall's checks, services, control API and the journal.
     pub drills: Arc<Drills>,
+    /// Runs scenarios: the wall's checks and observers.
+    pub scenarios: Arc<Scenarios>,
 }
 
 /// Where events go. A `Vec`-collecting receiver makes engine tests trivial.
@@ -51,9 +54,10 @@ struct Schedule {
     results: Vec<Option<CheckResult>>,
     waiting_on: Vec<usize>,
     dependents: Vec<Vec<usize>>,
-    /// Ready, not disruptive, in plan order.
+    /// Ready, neither disruptive nor a scenario, in plan order.
     ready: VecDeque<usize>,
-    /// Ready disruptive checks: each runs alone, after every plain check that can run.
+    /// Ready disruptive checks and scenarios: each runs alone, after every plain check that
+    /// can run.
     ready_disruptive: VecDeque<usize>,
 }
 
@@ -79,7 +83,10 @@ impl Schedule {
     }
 
     fn make_ready(&mut self, plan: &Plan, i: usize) {
-        if plan.checks[i].check.disruptive {
+        // Scenarios change shared state and judge "nothing else changed", so, like disruptive
+        // checks, each runs alone (but needs no permission).
+        let check = &plan.checks[i].check;
+        if check.disruptive || check.suite == auditwall_spec::Suite::Scenarios {
             self.ready_disruptive.push_back(i);
         } else {
             self.ready.push_back(i);
@@ -202,7 +209,7 @@ pub async fn run(
                 schedule.finish_blocked(plan, sink, &redactor, i, dep);
                 continue;
             }
-            if !opts.allow_disruptive {
+            if plan.checks[i].check.disruptive && !opts.allow_disruptive {
                 schedule.ready_disruptive.pop_front();
                 let result = unrun(
                     &plan.checks[i].check,
@@ -343,6 +350,29 @@ pub async fn execute(
     let timeout = opts.timeout.unwrap_or(check.timeout);
     let probe = match &check.kind {
         CheckKind::Probe { probe, .. } => probe,
+        CheckKind::Scenario(scenario) => {
+            let outcome =
+                match tokio::time::timeout(timeout, opts.scenarios.run(check, scenario, prober))
+                    .await
+                {
+                    Ok(outcome) => outcome,
+                    Err(_) => crate::scenario::Outcome {
+                        verdict: Verdict::Error,
+                        message: Some(format!(
+                            "scenario timed out after {}",
+                            render_duration(timeout)
+                        )),
+                        observations: Observations::new(),
+                    },
+                };
+            return CheckResult {
+                attempts: 1,
+                started_at: Some(started_at),
+                duration: started.elapsed(),
+                observations: outcome.observations,
+                ..unrun(check, outcome.verdict, outcome.message, None)
+            };
+        }
         CheckKind::Drill(drill) => {
             let outcome = opts.drills.run(check, drill, prober, timeout).await;
             return CheckResult {

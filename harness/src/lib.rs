@@ -13,7 +13,9 @@ pub mod event;
 pub mod journal;
 pub mod load;
 pub mod plan;
+pub mod prove;
 pub mod result;
+pub mod scenario;
 
 pub use error::{Error, ErrorKind};
 pub mod doctor;

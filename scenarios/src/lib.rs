@@ -15,6 +15,14 @@ pub const DEFAULT_WALL: &[(&str, &str)] = &[
         include_str!("../default/probes/services.yaml"),
     ),
     (
+        "scenarios/hub.yaml",
+        include_str!("../default/scenarios/hub.yaml"),
+    ),
+    (
+        "scenarios/surface.yaml",
+        include_str!("../default/scenarios/surface.yaml"),
+    ),
+    (
         "drills/reference.yaml",
         include_str!("../default/drills/reference.yaml"),
     ),

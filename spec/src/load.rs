@@ -18,13 +18,14 @@ use crate::model::*;
 use crate::profile::Profile;
 use crate::raw::{self, RawCheck, RawSeverity, RawSpecFile, SkeletonSpec, Text};
 use crate::root::{retries, RootConfig};
+use crate::scenario::{convert_scenario, convert_surface, validate_scenarios, ScenarioRef};
 use crate::source::SourceFile;
 use crate::units::{parse_duration, parse_size};
 use crate::yaml::{self, span_origin};
 
 /// Top-level keys of a spec file reserved for suites that are not implemented yet; named in
 /// "did you mean" so a typo of a future key still gets a useful answer.
-const FUTURE_SUITES: [&str; 1] = ["scenarios"];
+const FUTURE_SUITES: [&str; 0] = [];
 
 pub(crate) fn is_valid_id(id: &str) -> bool {
     !id.is_empty()
@@ -104,6 +105,9 @@ pub fn build_wall(
     // Ids of checks that failed to convert: `needs` on them is not a second error.
     let mut failed_ids = Vec::new();
     let mut drill_refs = Vec::new();
+    let mut scenario_refs = Vec::new();
+    let mut surface: Option<(Origin, Surface)> = None;
+    let mut surface_failed = false;
     for src in order {
         let ctx = |line, column| spec_context(src, line, column);
         let parsed: Result<RawSpecFile, SpecError> = yaml::parse(src, &FUTURE_SUITES, &ctx);
@@ -126,6 +130,37 @@ pub fn build_wall(
                         Err(e) => {
                             errors.extend(e);
                             failed_ids.push(raw.value.id.value.clone());
+                        }
+                    }
+                }
+                for (index, raw) in file.scenarios.iter().flatten().enumerate() {
+                    let settings = &root_cfg.settings;
+                    match convert_scenario(
+                        src,
+                        index,
+                        raw,
+                        settings,
+                        &mut interp,
+                        &mut scenario_refs,
+                    ) {
+                        Ok(converted) => checks.push(converted),
+                        Err(e) => {
+                            errors.extend(e);
+                            failed_ids.push(raw.value.id.value.clone());
+                        }
+                    }
+                }
+                if let Some(raw) = &file.surface {
+                    match (&surface, convert_surface(&src.path, raw)) {
+                        (Some((first, _)), _) => errors.push(SpecError::at(
+                            SpecErrorKind::Invalid,
+                            &span_origin(&src.path, raw),
+                            format!("a second `surface:` (the first is at {first}); a wall has one surface"),
+                        )),
+                        (None, Ok(s)) => surface = Some((s.origin.clone(), s)),
+                        (None, Err(e)) => {
+                            errors.extend(e);
+                            surface_failed = true;
                         }
                     }
                 }
@@ -182,6 +217,22 @@ pub fn build_wall(
         &drills,
         &root.path,
     ));
+    let observers = root_cfg.observers(&mut interp).unwrap_or_else(|e| {
+        errors.extend(e);
+        Default::default()
+    });
+    let surface = surface.map(|(_, s)| s);
+    if !surface_failed {
+        scenario_refs
+            .retain(|r| !matches!(r, ScenarioRef::Check { id, .. } if failed_ids.contains(id)));
+        errors.extend(validate_scenarios(
+            &all,
+            &scenario_refs,
+            surface.as_ref(),
+            &observers,
+            &root.path,
+        ));
+    }
     errors.extend(validate_graph(&checks, &failed_ids));
     if !errors.is_empty() {
         sort_errors(&mut errors);
@@ -198,6 +249,8 @@ pub fn build_wall(
             .map(|(name, (spec, _))| (name, spec))
             .collect(),
         drills,
+        observers,
+        surface,
         checks: checks.into_iter().map(|c| c.check).collect(),
         secrets: interp.secrets,
     })
@@ -214,9 +267,14 @@ fn spec_context(src: &SourceFile, line: u32, column: u32) -> String {
     };
     // Each section numbers its checks from 1; the one starting last before the location wins.
     let mut checks: Vec<(usize, &Spanned<raw::SkeletonCheck>)> = Vec::new();
-    for section in [&skeleton.probes, &skeleton.calibration, &skeleton.drills]
-        .into_iter()
-        .flatten()
+    for section in [
+        &skeleton.probes,
+        &skeleton.calibration,
+        &skeleton.drills,
+        &skeleton.scenarios,
+    ]
+    .into_iter()
+    .flatten()
     {
         checks.extend(section.iter().enumerate());
     }
@@ -288,7 +346,7 @@ impl Converter<'_, '_> {
 }
 
 /// The probe keys present in a check, so "exactly one" can be decided before converting.
-enum RawProbe<'a> {
+pub(crate) enum RawProbe<'a> {
     Http(&'a Spanned<raw::RawHttp>),
     Tcp(&'a Spanned<raw::RawTcp>),
     Process(&'a Spanned<raw::RawProcess>),
@@ -500,7 +558,7 @@ fn probe_kind(c: &mut Converter, raw: &RawCheck, origin: &Origin) -> Option<Chec
     Some(CheckKind::Probe { probe, expect })
 }
 
-fn convert_probe(c: &mut Converter, raw: &RawProbe) -> Probe {
+pub(crate) fn convert_probe(c: &mut Converter, raw: &RawProbe) -> Probe {
     match raw {
         RawProbe::Http(h) => {
             let at_http = span_origin(c.file, h);

@@ -33,6 +33,10 @@ pub struct Wall {
     /// Services drills may act on, by name.
     pub services: BTreeMap<String, ServiceSpec>,
     pub drills: DrillSettings,
+    /// Where scenarios read state from, by name.
+    pub observers: BTreeMap<String, Observer>,
+    /// The spec surface, if the wall declares one.
+    pub surface: Option<Surface>,
     /// Checks in a stable order: spec files in sorted path order, checks in file order.
     pub checks: Vec<Check>,
     /// Every secret value that was interpolated; reporters never see these (the harness redacts).
@@ -176,6 +180,8 @@ pub enum CheckKind {
     Calibration(Calibration),
     /// Inject a fault and measure the recovery against budgets.
     Drill(Box<Drill>),
+    /// A Kitchen Loop claim verified in four layers (L1 compile … L4 state delta).
+    Scenario(Box<Scenario>),
 }
 
 impl Check {
@@ -185,13 +191,14 @@ impl Check {
             CheckKind::Probe { probe, .. } => probe.kind(),
             CheckKind::Calibration(_) => "calibration",
             CheckKind::Drill(_) => "drill",
+            CheckKind::Scenario(_) => "scenario",
         }
     }
 
     pub fn probe(&self) -> Option<&Probe> {
         match &self.kind {
             CheckKind::Probe { probe, .. } => Some(probe),
-            CheckKind::Calibration(_) | CheckKind::Drill(_) => None,
+            CheckKind::Calibration(_) | CheckKind::Drill(_) | CheckKind::Scenario(_) => None,
         }
     }
 
@@ -199,7 +206,7 @@ impl Check {
     pub fn expect(&self) -> &[Condition] {
         match &self.kind {
             CheckKind::Probe { expect, .. } => expect,
-            CheckKind::Calibration(_) | CheckKind::Drill(_) => &[],
+            CheckKind::Calibration(_) | CheckKind::Drill(_) | CheckKind::Scenario(_) => &[],
         }
     }
 }
@@ -384,6 +391,90 @@ impl Action {
             Action::Command { run, .. } => format!("run {}", run.join(" ")),
         }
     }
+}
+
+/// A Kitchen Loop scenario. Layers run in order and each only if the one below passed; a
+/// scenario that never attempts L4 is `incomplete`, never green.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The surface cell(s) it covers: dimension → value (a partial cell covers every valid
+    /// cell it matches).
+    pub cell: Vec<(String, String)>,
+    /// Requests that arrange the state before the snapshot (each must answer below 400).
+    pub setup: Vec<HttpProbe>,
+    /// L1: globs over state keys that must exist in the observed state.
+    pub entities: Vec<String>,
+    /// L2: probe checks that must pass.
+    pub execute: Vec<String>,
+    /// L3: the action and its contract.
+    pub act: Option<Act>,
+    /// L4: the state delta.
+    pub delta: Option<Delta>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Act {
+    pub http: HttpProbe,
+    pub expect: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    /// Observer names (`observers:` in `wall.yaml`); the first `state` observer is also the
+    /// snapshot every observer is judged against.
+    pub observers: Vec<String>,
+    pub tribunal: Tribunal,
+    /// (glob over state keys, value every matching key must have afterwards). Empty when
+    /// `conserve`.
+    pub expect: Vec<(String, serde_json::Value, Origin)>,
+    /// A failure-mode claim: nothing may change.
+    pub conserve: bool,
+    pub within: Duration,
+    /// Keys the expectations do not name must be unchanged (default true).
+    pub others_unchanged: bool,
+    pub origin: Origin,
+}
+
+/// How many observers must agree for an L4 pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tribunal {
+    All,
+    AtLeast(usize),
+}
+
+/// A source of state for L4 (`observers:` in `wall.yaml`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observer {
+    /// GET answers a flat JSON object of state keys to values.
+    State(String),
+    /// GET answers `{"events": [{"seq", "entity", "change": {"attribute", "to"}}]}`; the
+    /// state after is the snapshot with the events since it applied.
+    Events(String),
+}
+
+/// The spec surface: dimensions, which combinations are valid, which are blocked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Surface {
+    /// In the order written.
+    pub dimensions: Vec<(String, Vec<String>)>,
+    pub rules: Vec<SurfaceRule>,
+    pub blocked: Vec<BlockedCell>,
+    pub origin: Origin,
+}
+
+/// A cell matching every `when` entry must match every `require` entry (values are globs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurfaceRule {
+    pub when: Vec<(String, Vec<String>)>,
+    pub require: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockedCell {
+    /// Dimension → value glob; a missing dimension matches any value.
+    pub cell: Vec<(String, String)>,
+    pub reason: String,
+    pub ticket: Option<String>,
 }
 
 /// A service drills may act on (`services:` in `wall.yaml`).

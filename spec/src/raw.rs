@@ -23,6 +23,15 @@ pub(crate) struct RawRoot {
     pub calibration: Option<RawCalibrationSettings>,
     pub services: Option<BTreeMap<String, Spanned<RawService>>>,
     pub drills: Option<RawDrillSettings>,
+    pub observers: Option<BTreeMap<String, Spanned<RawObserver>>>,
+}
+
+/// Where a scenario reads state from: exactly one key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawObserver {
+    pub state: Option<Text>,
+    pub events: Option<Text>,
 }
 
 /// A service drills may act on.
@@ -93,6 +102,84 @@ pub(crate) struct RawSpecFile {
     pub probes: Option<Vec<Spanned<RawCheck>>>,
     pub calibration: Option<Vec<Spanned<RawCalibration>>>,
     pub drills: Option<Vec<Spanned<RawDrill>>>,
+    pub scenarios: Option<Vec<Spanned<RawScenario>>>,
+    pub surface: Option<Spanned<RawSurface>>,
+}
+
+/// A Kitchen Loop scenario: one claim verified in four layers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScenario {
+    pub id: Text,
+    pub description: Option<Text>,
+    pub severity: Option<RawSeverity>,
+    #[serde(default)]
+    pub tags: Vec<Text>,
+    #[serde(default)]
+    pub needs: Vec<Text>,
+    pub timeout: Option<Text>,
+    pub cell: Option<BTreeMap<String, Text>>,
+    #[serde(default)]
+    pub setup: Vec<Spanned<RawHttp>>,
+    pub compile: Option<Spanned<RawCompile>>,
+    #[serde(default)]
+    pub execute: Vec<Text>,
+    pub act: Option<Spanned<RawAct>>,
+    pub delta: Option<Spanned<RawDelta>>,
+    pub canary: Option<Spanned<RawCanary>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCompile {
+    #[serde(default)]
+    pub entities: Vec<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAct {
+    pub http: Spanned<RawHttp>,
+    #[serde(default)]
+    pub expect: Vec<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDelta {
+    #[serde(default)]
+    pub observers: Vec<Text>,
+    pub tribunal: Option<Text>,
+    pub expect: Option<BTreeMap<String, Spanned<serde_json::Value>>>,
+    pub conserve: Option<bool>,
+    pub within: Option<Text>,
+    pub others: Option<Text>,
+}
+
+/// The spec surface: what the system claims to support.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSurface {
+    pub dimensions: Spanned<Dimensions>,
+    #[serde(default)]
+    pub rules: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    pub blocked: Vec<Spanned<RawBlocked>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    pub when: BTreeMap<String, Vec<Text>>,
+    pub require: BTreeMap<String, Vec<Text>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBlocked {
+    pub cell: BTreeMap<String, Text>,
+    pub reason: Text,
+    pub ticket: Option<Text>,
 }
 
 /// A drill: steady state, fault, measured recovery, restore, steady again.
@@ -343,6 +430,7 @@ pub(crate) struct SkeletonSpec {
     pub probes: Option<Vec<Spanned<SkeletonCheck>>>,
     pub calibration: Option<Vec<Spanned<SkeletonCheck>>>,
     pub drills: Option<Vec<Spanned<SkeletonCheck>>>,
+    pub scenarios: Option<Vec<Spanned<SkeletonCheck>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -359,4 +447,33 @@ pub(crate) struct SkeletonRoot {
     pub calibration: Option<Spanned<serde::de::IgnoredAny>>,
     pub services: Option<Spanned<serde::de::IgnoredAny>>,
     pub drills: Option<Spanned<serde::de::IgnoredAny>>,
+    pub observers: Option<Spanned<serde::de::IgnoredAny>>,
+}
+
+/// `dimensions:` in the order written (the order the coverage matrix shows them in).
+#[derive(Debug)]
+pub(crate) struct Dimensions(pub Vec<(Text, Vec<Text>)>);
+
+impl<'de> Deserialize<'de> for Dimensions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Dimensions;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of dimension names to lists of values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Dimensions, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Text>()? {
+                    let values: Vec<Text> = map.next_value()?;
+                    out.push((key, values));
+                }
+                Ok(Dimensions(out))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }

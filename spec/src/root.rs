@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use crate::error::{SpecError, SpecErrorKind};
 use crate::interp::{Interpolator, Resolver};
 use crate::load::{duration, is_valid_id, size};
-use crate::model::{CalibrationSettings, DrillSettings, Prerequisites, ServiceSpec, Settings};
+use crate::model::{
+    CalibrationSettings, DrillSettings, Observer, Prerequisites, ServiceSpec, Settings,
+};
 use crate::profile::Profile;
 use crate::raw::{
-    RawCalibrationSettings, RawDrillSettings, RawPrerequisites, RawRoot, RawService, SkeletonRoot,
-    Text,
+    RawCalibrationSettings, RawDrillSettings, RawObserver, RawPrerequisites, RawRoot, RawService,
+    SkeletonRoot, Text,
 };
 use crate::source::SourceFile;
 use crate::yaml::{self, span_origin};
@@ -44,6 +46,7 @@ pub struct RootConfig {
     calibration: Option<RawCalibrationSettings>,
     services: Option<BTreeMap<String, Spanned<RawService>>>,
     drills: Option<RawDrillSettings>,
+    observers: Option<BTreeMap<String, Spanned<RawObserver>>>,
     /// The path `wall.yaml` was parsed from, for locating deferred errors.
     source_path: String,
 }
@@ -121,6 +124,7 @@ pub fn parse_root(src: &SourceFile) -> Result<RootConfig, SpecError> {
         calibration: raw.calibration,
         services: raw.services,
         drills: raw.drills,
+        observers: raw.observers,
         source_path: src.path.clone(),
     })
 }
@@ -162,6 +166,7 @@ fn root_context(src: &SourceFile, line: u32, column: u32) -> String {
         ("calibration", skeleton.calibration.map(|s| s.referenced)),
         ("services", skeleton.services.map(|s| s.referenced)),
         ("drills", skeleton.drills.map(|s| s.referenced)),
+        ("observers", skeleton.observers.map(|s| s.referenced)),
     ];
     sections
         .iter()
@@ -345,6 +350,52 @@ impl RootConfig {
         }
         if errors.is_empty() {
             Ok((services, settings))
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl RootConfig {
+    /// `observers:` with every `${...}` resolved; all errors.
+    pub(crate) fn observers(
+        &self,
+        interp: &mut Interpolator,
+    ) -> Result<BTreeMap<String, Observer>, Vec<SpecError>> {
+        let file = self.source_path.as_str();
+        let mut errors = Vec::new();
+        let mut out = BTreeMap::new();
+        for (name, raw) in self.observers.iter().flatten() {
+            let at = span_origin(file, raw);
+            let mut text = |t: &Text| {
+                interp
+                    .text(&t.value, &span_origin(file, t))
+                    .map_err(|e| errors.push(e))
+                    .ok()
+            };
+            match (&raw.value.state, &raw.value.events) {
+                (Some(url), None) => {
+                    if let Some(url) = text(url) {
+                        out.insert(name.clone(), Observer::State(url));
+                    }
+                }
+                (None, Some(url)) => {
+                    if let Some(url) = text(url) {
+                        out.insert(name.clone(), Observer::Events(url));
+                    }
+                }
+                _ => errors.push(
+                    SpecError::at(
+                        SpecErrorKind::Invalid,
+                        &at,
+                        format!("observer `{name}` needs exactly one of `state` or `events`"),
+                    )
+                    .with_key(name.clone()),
+                ),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
         } else {
             Err(errors)
         }

@@ -41,10 +41,10 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
-            name: "future suite key is not supported yet",
-            input: spec("scenarios: []\n"),
+            name: "a misspelt suite key",
+            input: spec("scenario: []\n"),
             expected: &[
-                "walls/x/probes/a.yaml:1:1: unknown key `scenarios` at the top level (`scenarios` is not supported yet)",
+                "walls/x/probes/a.yaml:1:1: unknown key `scenario` at the top level (did you mean `scenarios`?)",
             ],
         },
         Case {

@@ -19,6 +19,7 @@ use auditwall_harness::journal;
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
 use auditwall_harness::result::{CheckResult, FindingStatus, Verdict};
+use auditwall_harness::scenario::Scenarios;
 use auditwall_probes::Prober;
 use auditwall_runtime::daemon;
 use auditwall_runtime::system;
@@ -131,6 +132,7 @@ fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), 
         interrupt: None,
         calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
         drills: Arc::new(Drills::new(&loaded.wall, journal::default_path()).owned_by(owner)),
+        scenarios: Arc::new(Scenarios::new(&loaded.wall)),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

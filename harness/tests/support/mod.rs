@@ -21,6 +21,7 @@ use auditwall_harness::journal;
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
 use auditwall_harness::result::{CheckResult, RunSummary};
+use auditwall_harness::scenario::Scenarios;
 use auditwall_probes::Prober;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -261,6 +262,7 @@ pub fn options(loaded: &LoadedWall) -> RunOptions {
         interrupt: None,
         calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
         drills: Arc::new(Drills::new(&loaded.wall, journal::default_path())),
+        scenarios: Arc::new(Scenarios::new(&loaded.wall)),
     }
 }
 
