@@ -6,6 +6,7 @@
 //! Must not touch: output formatting. Reporters consume events; the engine never prints.
 
 pub mod calibrate;
+pub mod coverage;
 pub mod drill;
 pub mod engine;
 pub mod error;

@@ -102,9 +102,16 @@ impl Scenarios {
         }
         // L1: the claim names state that exists, read by observers that answer.
         let delta = scenario.delta.as_ref();
-        let observer_names: Vec<&String> = delta
-            .map(|d| d.observers.iter().collect())
-            .unwrap_or_default();
+        // Without a delta, L1 still reads the wall's state observers to find the entities.
+        let observer_names: Vec<&String> = match delta {
+            Some(d) => d.observers.iter().collect(),
+            None => self
+                .observers
+                .iter()
+                .filter(|(_, o)| matches!(o, Observer::State(_)))
+                .map(|(n, _)| n)
+                .collect(),
+        };
         let mut before: Vec<(String, Snapshot)> = Vec::new();
         for name in &observer_names {
             match self.read(name, None, prober).await {
@@ -122,11 +129,11 @@ impl Scenarios {
             .iter()
             .find(|(n, _)| matches!(self.observers.get(n), Some(Observer::State(_))))
             .map(|(_, s)| s.state.clone());
-        if delta.is_some() && base.is_none() {
+        if base.is_none() && (delta.is_some() || !scenario.entities.is_empty()) {
             layers.l1 = Some("fail: no state observer".into());
             return (
                 Verdict::Error,
-                Some("L1: the delta names no `state` observer to snapshot".into()),
+                Some("L1: no `state` observer to snapshot (the delta must name one)".into()),
             );
         }
         let base = base.unwrap_or_default();
