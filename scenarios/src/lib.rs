@@ -19,6 +19,10 @@ pub const DEFAULT_WALL: &[(&str, &str)] = &[
         include_str!("../default/scenarios/hub.yaml"),
     ),
     (
+        "scenarios/canaries.yaml",
+        include_str!("../default/scenarios/canaries.yaml"),
+    ),
+    (
         "scenarios/surface.yaml",
         include_str!("../default/scenarios/surface.yaml"),
     ),

@@ -18,7 +18,10 @@ use crate::model::*;
 use crate::profile::Profile;
 use crate::raw::{self, RawCheck, RawSeverity, RawSpecFile, SkeletonSpec, Text};
 use crate::root::{retries, RootConfig};
-use crate::scenario::{convert_scenario, convert_surface, validate_scenarios, ScenarioRef};
+use crate::scenario::{
+    convert_canaries, convert_scenario, convert_surface, validate_canaries, validate_scenarios,
+    ScenarioRef,
+};
 use crate::source::SourceFile;
 use crate::units::{parse_duration, parse_size};
 use crate::yaml::{self, span_origin};
@@ -108,6 +111,7 @@ pub fn build_wall(
     let mut scenario_refs = Vec::new();
     let mut surface: Option<(Origin, Surface)> = None;
     let mut surface_failed = false;
+    let mut canaries = Vec::new();
     for src in order {
         let ctx = |line, column| spec_context(src, line, column);
         let parsed: Result<RawSpecFile, SpecError> = yaml::parse(src, &FUTURE_SUITES, &ctx);
@@ -149,6 +153,11 @@ pub fn build_wall(
                             failed_ids.push(raw.value.id.value.clone());
                         }
                     }
+                }
+                if let Some(raw) = &file.canaries {
+                    let (mut found, errs) = convert_canaries(&src.path, raw, &mut interp);
+                    canaries.append(&mut found);
+                    errors.extend(errs);
                 }
                 if let Some(raw) = &file.surface {
                     match (&surface, convert_surface(&src.path, raw)) {
@@ -233,6 +242,12 @@ pub fn build_wall(
             &root.path,
         ));
     }
+    errors.extend(validate_canaries(
+        &all,
+        &canaries,
+        drills.control.is_some(),
+        &root.path,
+    ));
     errors.extend(validate_graph(&checks, &failed_ids));
     if !errors.is_empty() {
         sort_errors(&mut errors);
@@ -251,6 +266,7 @@ pub fn build_wall(
         drills,
         observers,
         surface,
+        canaries,
         checks: checks.into_iter().map(|c| c.check).collect(),
         secrets: interp.secrets,
     })

@@ -37,6 +37,8 @@ pub struct Wall {
     pub observers: BTreeMap<String, Observer>,
     /// The spec surface, if the wall declares one.
     pub surface: Option<Surface>,
+    /// Tiered canary fixtures, in file order.
+    pub canaries: Vec<CanaryFixture>,
     /// Checks in a stable order: spec files in sorted path order, checks in file order.
     pub checks: Vec<Check>,
     /// Every secret value that was interpolated; reporters never see these (the harness redacts).
@@ -475,6 +477,43 @@ pub struct BlockedCell {
     pub cell: Vec<(String, String)>,
     pub reason: String,
     pub ticket: Option<String>,
+}
+
+/// A tiered canary: with `fault` on, `target` must get `expect` (T1 obviously bad, T2 stale or
+/// shadow, T3 adversarial, T4 mixed: some fixtures expect the check to stay green).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanaryFixture {
+    pub id: String,
+    pub tier: Tier,
+    pub description: Option<String>,
+    /// A check id.
+    pub target: String,
+    /// A fault mode of the wall's control API.
+    pub fault: String,
+    /// The verdict the target must get: `pass`, `fail`, `drift` or `error`.
+    pub expect: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    T1,
+    T2,
+    T3,
+    T4,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 4] = [Tier::T1, Tier::T2, Tier::T3, Tier::T4];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::T1 => "T1",
+            Tier::T2 => "T2",
+            Tier::T3 => "T3",
+            Tier::T4 => "T4",
+        }
+    }
 }
 
 /// A service drills may act on (`services:` in `wall.yaml`).

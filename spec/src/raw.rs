@@ -104,6 +104,20 @@ pub(crate) struct RawSpecFile {
     pub drills: Option<Vec<Spanned<RawDrill>>>,
     pub scenarios: Option<Vec<Spanned<RawScenario>>>,
     pub surface: Option<Spanned<RawSurface>>,
+    pub canaries: Option<Vec<Spanned<RawCanaryFixture>>>,
+}
+
+/// A tiered canary fixture: a known-bad (or known-good) condition and the verdict a check must
+/// get under it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCanaryFixture {
+    pub id: Text,
+    pub tier: Text,
+    pub description: Option<Text>,
+    pub target: Text,
+    pub fault: Text,
+    pub expect: Text,
 }
 
 /// A Kitchen Loop scenario: one claim verified in four layers.

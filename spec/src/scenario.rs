@@ -15,10 +15,10 @@ use crate::error::{did_you_mean, SpecError, SpecErrorKind};
 use crate::interp::Interpolator;
 use crate::load::{convert_probe, convert_with, Converted, Converter, RawHeader, RawProbe};
 use crate::model::{
-    Act, BlockedCell, Check, CheckKind, Delta, HttpProbe, Observer, Origin, Probe, Scenario,
-    Settings, Suite, Surface, SurfaceRule, Tribunal,
+    Act, BlockedCell, CanaryFixture, Check, CheckKind, Delta, HttpProbe, Observer, Origin, Probe,
+    Scenario, Settings, Suite, Surface, SurfaceRule, Tier, Tribunal,
 };
-use crate::raw::{RawDelta, RawScenario, RawSurface, Text};
+use crate::raw::{RawCanaryFixture, RawDelta, RawScenario, RawSurface, Text};
 use crate::source::SourceFile;
 use crate::surface::covers;
 use crate::yaml::span_origin;
@@ -484,6 +484,111 @@ pub(crate) fn validate_scenarios(
                     }
                 }
             }
+        }
+    }
+    errors
+}
+
+/// Converts the tiered canary fixtures of one file.
+pub(crate) fn convert_canaries(
+    file: &str,
+    raw: &[Spanned<RawCanaryFixture>],
+    interp: &mut Interpolator,
+) -> (Vec<CanaryFixture>, Vec<SpecError>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for spanned in raw {
+        let r = &spanned.value;
+        let origin = span_origin(file, spanned);
+        let tier = match r.tier.value.as_str() {
+            "T1" => Some(Tier::T1),
+            "T2" => Some(Tier::T2),
+            "T3" => Some(Tier::T3),
+            "T4" => Some(Tier::T4),
+            other => {
+                errors.push(
+                    SpecError::at(
+                        SpecErrorKind::Invalid,
+                        &span_origin(file, &r.tier),
+                        format!(
+                            "bad canary `tier` `{other}` in canary `{}`: use T1, T2, T3 or T4",
+                            r.id.value
+                        ),
+                    )
+                    .with_key("tier"),
+                );
+                None
+            }
+        };
+        if !matches!(r.expect.value.as_str(), "pass" | "fail" | "drift" | "error") {
+            errors.push(
+                SpecError::at(
+                    SpecErrorKind::Invalid,
+                    &span_origin(file, &r.expect),
+                    format!(
+                        "bad canary `expect` `{}` in canary `{}`: the verdict the target must get: pass, fail, drift or error",
+                        r.expect.value, r.id.value
+                    ),
+                )
+                .with_key("expect"),
+            );
+        }
+        let fault = match interp.text(&r.fault.value, &span_origin(file, &r.fault)) {
+            Ok(f) => f,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        if let Some(tier) = tier {
+            out.push(CanaryFixture {
+                id: r.id.value.clone(),
+                tier,
+                description: r.description.as_ref().map(|d| d.value.clone()),
+                target: r.target.value.clone(),
+                fault,
+                expect: r.expect.value.clone(),
+                origin,
+            });
+        }
+    }
+    (out, errors)
+}
+
+/// Canary targets name checks of the wall; ids are unique among canaries; the wall has a
+/// control API to switch faults with.
+pub(crate) fn validate_canaries(
+    checks: &[Check],
+    canaries: &[CanaryFixture],
+    has_control: bool,
+    root_path: &str,
+) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    let ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
+    for (i, c) in canaries.iter().enumerate() {
+        if canaries[..i].iter().any(|o| o.id == c.id) {
+            errors.push(SpecError::at(
+                SpecErrorKind::DuplicateId,
+                &c.origin,
+                format!("duplicate canary id `{}`", c.id),
+            ));
+        }
+        if !ids.contains(&c.target.as_str()) {
+            errors.push(
+                SpecError::at(
+                    SpecErrorKind::UnknownReference,
+                    &c.origin,
+                    format!("canary `{}` targets unknown check `{}`", c.id, c.target),
+                )
+                .with_hint(did_you_mean(&c.target, ids.iter().copied())),
+            );
+        }
+        if !has_control {
+            errors.push(SpecError::at(
+                SpecErrorKind::UnknownReference,
+                &c.origin,
+                format!("canary `{}` switches a fault, so the wall needs `drills.control` in {root_path}", c.id),
+            ));
         }
     }
     errors

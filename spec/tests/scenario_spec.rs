@@ -127,3 +127,41 @@ fn every_bad_scenario_input_has_its_exact_message() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn canary_fixtures_load_and_bad_ones_are_located() {
+    let root = "name: lab\ndrills: { control: \"http://127.0.0.1:9\" }\nobservers:\n  hub.state: { state: \"http://127.0.0.1:9/state\" }\n";
+    let with = |canaries: &'static str| Input {
+        root: Some(Box::leak(root.to_string().into_boxed_str())),
+        specs: vec![
+            ("probes/p.yaml", PROBES.as_bytes()),
+            ("scenarios/c.yaml", canaries.as_bytes()),
+        ],
+        ..Input::default()
+    };
+    let wall = load(&with(
+        "canaries:\n  - { id: c1, tier: T3, target: hub.health, fault: success-false, expect: fail }\n",
+    ))
+    .expect("valid");
+    assert_eq!(wall.canaries[0].tier, Tier::T3);
+    assert_eq!(wall.canaries[0].expect, "fail");
+    let errors = load(&with(
+        "canaries:\n  - { id: c1, tier: T5, target: hub.helth, fault: x, expect: red }\n",
+    ))
+    .expect_err("bad canary");
+    assert_eq!(
+        errors,
+        vec![
+            "walls/x/scenarios/c.yaml:2:21: bad canary `tier` `T5` in canary `c1`: use T1, T2, T3 or T4",
+            "walls/x/scenarios/c.yaml:2:62: bad canary `expect` `red` in canary `c1`: the verdict the target must get: pass, fail, drift or error",
+        ]
+    );
+    let errors = load(&with(
+        "canaries:\n  - { id: c2, tier: T1, target: hub.health, fault: x }\n",
+    ))
+    .expect_err("a canary without an expected verdict");
+    assert_eq!(
+        errors,
+        vec!["walls/x/scenarios/c.yaml:2:45: missing key `expect`"]
+    );
+}
