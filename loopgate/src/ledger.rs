@@ -578,22 +578,17 @@ impl Ledger {
         tx.commit().map_err(fail)
     }
 
-    /// The cycles since the `completed`-th most recent completed one (so `completed` completed
-    /// cycles and whatever was aborted or killed between them), oldest first; every cycle if
-    /// there are fewer. Pass [`crate::GatePolicy::cycles_needed`] to evaluate the gates.
+    /// The last `completed` completed cycles and every cycle cut short (aborted, killed) or
+    /// running since the completed one before them, oldest first; every cycle if there are
+    /// fewer. Pass [`crate::GatePolicy::cycles_needed`] to evaluate the gates.
     pub fn history(&self, completed: usize) -> std::result::Result<History, LoopError> {
         let path = &self.path;
         let fail = |e| sql_error(path, e);
+        // One read transaction: the cycles and the epoch from the same snapshot.
         let tx = self.conn.unchecked_transaction().map_err(fail)?;
         let epoch = resumes(&tx).map_err(fail)?;
-        if completed == 0 {
-            return Ok(History {
-                cycles: Vec::new(),
-                epoch: from_sql(epoch, "epoch", path)?,
-            });
-        }
-        let offset = i64::try_from(completed - 1).unwrap_or(i64::MAX);
-        let first: i64 = tx
+        let offset = i64::try_from(completed).unwrap_or(i64::MAX);
+        let after: i64 = tx
             .query_row(
                 "SELECT id FROM cycles WHERE status = 'completed' ORDER BY id DESC LIMIT 1 OFFSET ?1",
                 [offset],
@@ -607,11 +602,11 @@ impl Ledger {
                 .prepare(
                     "SELECT id, epoch, started_ms, finished_ms, status, note, scenario_pass_rate,
                         oracle_pass_rate, coverage, check_count, new_cells_covered
-                     FROM cycles WHERE id >= ?1 ORDER BY id",
+                     FROM cycles WHERE id > ?1 ORDER BY id",
                 )
                 .map_err(fail)?;
             let rows = stmt
-                .query_map([first], |row| {
+                .query_map([after], |row| {
                     Ok(RawCycle {
                         id: row.get(0)?,
                         epoch: row.get(1)?,
