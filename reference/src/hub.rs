@@ -327,7 +327,7 @@ fn save(path: &Path, home: &Home) -> std::io::Result<()> {
             .collect(),
         events: home.events.clone(),
     };
-    let text = serde_json::to_vec_pretty(&saved).map_err(std::io::Error::other)?;
+    let text = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
