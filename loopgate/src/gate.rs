@@ -37,7 +37,7 @@ use crate::ledger::{CycleId, CycleMetrics, CycleRecord, History, Tier};
 const MEAN_TOLERANCE: f64 = 1e-9;
 
 /// A metric the declining gate watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     ScenarioPassRate,
     OraclePassRate,
@@ -94,8 +94,9 @@ impl fmt::Display for Metric {
     }
 }
 
-/// A gate that can pause the loop. Its [`Gate::name`] is what the ledger stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// A gate that can pause the loop. Its [`Gate::name`] is what the ledger stores, and what it
+/// serialises to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Gate {
     Tier1Escape,
     OracleFailing,
@@ -121,6 +122,12 @@ impl Gate {
             .into_iter()
             .chain(Metric::ALL.into_iter().map(Gate::Declining))
             .find(|gate| gate.name() == name)
+    }
+}
+
+impl Serialize for Gate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
     }
 }
 

@@ -336,96 +336,52 @@ impl Ledger {
             })?;
         }
         let conn = Connection::open(path).map_err(|e| LoopError::new(Kind::Open, e).at(path))?;
-        let mut ledger = Ledger {
-            conn,
-            path: path.to_path_buf(),
-        };
-        ledger.configure()?;
-        ledger.check_schema()?;
-        Ok(ledger)
-    }
-
-    fn configure(&self) -> Result<()> {
-        let mode: String = self
-            .conn
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| sql_error(path, e))?;
+        // Vetted before anything is changed: a foreign or newer file must stay as it was,
+        // journal mode included.
+        vet(&conn, path)?;
+        let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(|e| self.sql(e))?;
+            .map_err(|e| sql_error(path, e))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(self.err(
+            return Err(LoopError::new(
                 Kind::Open,
                 format_args!(
                     "SQLite refused WAL mode (journal mode stays `{mode}`); crash safety needs WAL"
                 ),
-            ));
+            )
+            .at(path));
         }
         // Per connection, not stored in the file: every open must set it again.
-        self.conn
-            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| self.sql(e))?;
-        self.conn
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| self.sql(e))
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| sql_error(path, e))?;
+        let mut ledger = Ledger {
+            conn,
+            path: path.to_path_buf(),
+        };
+        ledger.create_schema()?;
+        Ok(ledger)
     }
 
-    fn check_schema(&mut self) -> Result<()> {
+    /// Creates the schema in an empty file. Vetted again inside the write transaction: two
+    /// processes opening a new ledger at once must not both create it.
+    fn create_schema(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let fail = |e| sql_error(&path, e);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| sql_error(&self.path, e))?;
-        let tables: Vec<String> = {
-            let mut stmt = tx
-                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-                .map_err(|e| sql_error(&self.path, e))?;
-            let names = stmt
-                .query_map([], |row| row.get(0))
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
-                .map_err(|e| sql_error(&self.path, e))?;
-            names
-        };
-        if tables.is_empty() {
-            tx.execute_batch(SCHEMA)
-                .and_then(|()| {
-                    tx.execute(
-                        "INSERT INTO schema_version (version) VALUES (?1)",
-                        [SCHEMA_VERSION],
-                    )
-                })
-                .map_err(|e| sql_error(&self.path, e))?;
-            return tx.commit().map_err(|e| sql_error(&self.path, e));
-        }
-        if !tables.iter().any(|t| t == "schema_version") {
-            return Err(LoopError::new(
-                Kind::NotALedger,
-                format_args!(
-                    "an SQLite database without a `schema_version` table (it has {})",
-                    tables.join(", ")
-                ),
+            .map_err(fail)?;
+        if vet(&tx, &path)? == Content::Empty {
+            tx.execute_batch(SCHEMA).map_err(fail)?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                [SCHEMA_VERSION],
             )
-            .at(&self.path));
+            .map_err(fail)?;
         }
-        let version: Option<i64> = tx
-            .query_row("SELECT MAX(version) FROM schema_version", [], |row| {
-                row.get(0)
-            })
-            .map_err(|e| sql_error(&self.path, e))?;
-        match version {
-            Some(SCHEMA_VERSION) => tx.commit().map_err(|e| sql_error(&self.path, e)),
-            Some(v) if v > SCHEMA_VERSION => Err(LoopError::new(
-                Kind::NewerSchema,
-                format_args!(
-                    "schema version {v}, this auditwall reads up to {SCHEMA_VERSION}; use a newer auditwall (the file is left as it is)"
-                ),
-            )
-            .at(&self.path)),
-            other => Err(LoopError::new(
-                Kind::Corrupt,
-                format_args!(
-                    "schema version {}, expected {SCHEMA_VERSION}",
-                    other.map_or_else(|| "missing".to_owned(), |v| v.to_string())
-                ),
-            )
-            .at(&self.path)),
-        }
+        tx.commit().map_err(fail)
     }
 
     /// Begins a cycle at `now_ms`. Refused (kind [`Kind::Paused`]) while the loop is paused.
@@ -723,14 +679,6 @@ impl Ledger {
         }
         Ok(state)
     }
-
-    fn sql(&self, e: rusqlite::Error) -> LoopError {
-        sql_error(&self.path, e)
-    }
-
-    fn err(&self, kind: Kind, detail: impl fmt::Display) -> LoopError {
-        LoopError::new(kind, detail).at(&self.path)
-    }
 }
 
 struct RawCycle {
@@ -917,6 +865,63 @@ impl RawPause {
             since_ms: from_sql(self.since_ms, "since_ms", path)?,
             resumed,
         })
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Content {
+    Empty,
+    Ledger,
+}
+
+/// What the file holds: nothing yet, or a ledger of the current schema; anything else is an
+/// error.
+fn vet(conn: &Connection, path: &Path) -> Result<Content> {
+    let fail = |e| sql_error(path, e);
+    let mut stmt = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+             ORDER BY name",
+        )
+        .map_err(fail)?;
+    let tables = stmt
+        .query_map([], |row| row.get(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+        .map_err(fail)?;
+    if tables.is_empty() {
+        return Ok(Content::Empty);
+    }
+    if !tables.iter().any(|t| t == "schema_version") {
+        return Err(LoopError::new(
+            Kind::NotALedger,
+            format_args!(
+                "an SQLite database without a `schema_version` table (it has {})",
+                tables.join(", ")
+            ),
+        )
+        .at(path));
+    }
+    let version: Option<i64> = conn
+        .query_row("SELECT MAX(version) FROM schema_version", [], |row| {
+            row.get(0)
+        })
+        .map_err(fail)?;
+    match version {
+        Some(SCHEMA_VERSION) => Ok(Content::Ledger),
+        Some(v) if v > SCHEMA_VERSION => Err(LoopError::new(
+            Kind::NewerSchema,
+            format_args!(
+                "schema version {v}, this auditwall reads up to {SCHEMA_VERSION}; use a newer auditwall (the file is left as it is)"
+            ),
+        )
+        .at(path)),
+        other => Err(corrupt(
+            path,
+            format_args!(
+                "schema version {}, expected {SCHEMA_VERSION}",
+                other.map_or_else(|| "missing".to_owned(), |v| v.to_string())
+            ),
+        )),
     }
 }
 

@@ -397,3 +397,15 @@ fn gate_names_are_stable_and_read_back() {
     }
     assert_eq!(Gate::from_name("declining-latency"), None);
 }
+
+#[test]
+fn a_trip_serialises_with_the_gate_name() {
+    let trip = auditwall_loop::GateTrip {
+        gate: Gate::Declining(Metric::CanaryCatchRate(Tier::T3)),
+        reason: "r".to_owned(),
+    };
+    assert_eq!(
+        serde_json::to_string(&trip).expect("json"),
+        r#"{"gate":"declining-canary-catch-rate-t3","reason":"r"}"#
+    );
+}

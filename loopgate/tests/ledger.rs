@@ -166,6 +166,13 @@ fn files_that_are_not_ledgers_are_refused_and_not_touched() {
         )
         .expect("count");
     assert_eq!(tables, 2);
+    let mode: String = sql(&other)
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal_mode");
+    assert_eq!(
+        mode, "delete",
+        "its journal mode must not be switched to WAL"
+    );
 }
 
 #[test]
