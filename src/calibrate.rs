@@ -34,6 +34,7 @@ pub fn calibrate(args: CalibrateArgs) -> anyhow::Result<Outcome> {
         deadline: None,
         retries: None,
         allow_disruptive: false,
+        prove: false,
         dry_run: false,
         report_dir: args.report_dir,
         verbose: args.verbose,

@@ -134,6 +134,10 @@ pub struct VerifyArgs {
     /// Allow disruptive checks (drills, fault canaries); they run one at a time.
     #[arg(long)]
     pub allow_disruptive: bool,
+    /// Also run every check's negative control (its canary fault) and report it proven or
+    /// vacuous; implies --allow-disruptive.
+    #[arg(long)]
+    pub prove: bool,
     /// Print the plan and exit without running anything.
     #[arg(long)]
     pub dry_run: bool,

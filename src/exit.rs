@@ -3,13 +3,14 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | green: every check passed (flaky passes included, and shown) or was skipped |
-//! | 1 | the system is wrong: a check failed or drifted; `doctor` found a missing prerequisite; `status` found a service not ready |
+//! | 1 | the system is wrong: a check failed or drifted; `doctor` found a missing prerequisite; `status` found a service not ready; with `--prove`, a P0 check was vacuous (stayed green under its canary fault) or a green check's negative control could not be run |
 //! | 2 | the wall is wrong: spec, profile, filter or usage error |
 //! | 3 | the harness could not run a check (`error` verdict) or could not work at all |
 //! | 4 | the run deadline was exhausted, or the run was interrupted (Ctrl-C, SIGTERM); partial results were still written |
 
-use auditwall_harness::result::{RunSummary, Verdict};
+use auditwall_harness::result::{CheckResult, ProofStatus, RunSummary, Verdict};
 use auditwall_harness::{Error, ErrorKind};
+use auditwall_spec::Severity;
 
 pub const GREEN: u8 = 0;
 pub const SYSTEM_WRONG: u8 = 1;
@@ -43,7 +44,10 @@ pub fn code(outcome: &anyhow::Result<Outcome>) -> u8 {
             let any = |v: Verdict| summary.results.iter().any(|r| r.verdict == v);
             if summary.deadline_exceeded || summary.interrupted {
                 DEADLINE
-            } else if any(Verdict::Fail) || any(Verdict::Drift) {
+            } else if any(Verdict::Fail)
+                || any(Verdict::Drift)
+                || summary.results.iter().any(proof_fails)
+            {
                 SYSTEM_WRONG
             } else if any(Verdict::Error) {
                 HARNESS_ERROR
@@ -55,5 +59,16 @@ pub fn code(outcome: &anyhow::Result<Outcome>) -> u8 {
             Some(ErrorKind::Spec) => WALL_WRONG,
             Some(ErrorKind::Harness) | None => HARNESS_ERROR,
         },
+    }
+}
+
+/// A proof that fails the run: a vacuous P0 check (it cannot fail, so its green means
+/// nothing), or a check that was green whose control could not be run. A check that was not
+/// green already decides the code by its verdict.
+fn proof_fails(r: &CheckResult) -> bool {
+    match r.proof.as_ref().map(|p| p.status) {
+        Some(ProofStatus::Vacuous) => r.severity == Severity::P0,
+        Some(ProofStatus::Error) => r.verdict == Verdict::Pass,
+        Some(ProofStatus::Proven | ProofStatus::Unproven) | None => false,
     }
 }

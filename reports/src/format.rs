@@ -1,5 +1,5 @@
 //! Text shared by every reporter: durations, values, judgements, timestamps, overall state,
-//! and the lines of a drill's timeline.
+//! the lines of a drill's timeline, and how a check's proof (its negative control) reads.
 //!
 //! Owns: the one human wording of a result (so the terminal, JUnit and Markdown say the same
 //! thing). Must not touch: escaping for a particular format; each reporter escapes its own
@@ -9,10 +9,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auditwall_harness::result::{
-    CheckResult, Finding, FindingStatus, RunSummary, Timeline, TimelineEvent, Unaffected, Verdict,
+    CheckResult, Finding, FindingStatus, Proof, ProofStatus, RunSummary, Timeline, TimelineEvent,
+    Unaffected, Verdict,
 };
 use auditwall_spec::condition::Judgement;
-use auditwall_spec::{render_duration, render_size, Value};
+use auditwall_spec::{render_duration, render_size, Severity, Value};
 
 /// `412µs`, `12ms`, `1.2s`, `2m05s`, `1h02m05s`.
 pub(crate) fn human_duration(d: Duration) -> String {
@@ -305,6 +306,52 @@ pub(crate) fn timeline_properties(t: &Timeline) -> Vec<String> {
 /// `1 poll`, `24 polls`.
 fn count(n: u32, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// What a proof showed, in one line: `red after 120ms under hang-chat`, `stayed green under
+/// wrong-answer`, or (unproven, error) the first line of its detail.
+pub(crate) fn proof_headline(p: &Proof) -> String {
+    let fault = p.fault.as_deref().unwrap_or("no fault");
+    match (p.status, p.red_after) {
+        (ProofStatus::Proven, Some(at)) => {
+            format!("red after {} under {fault}", human_duration(at))
+        }
+        (ProofStatus::Proven, None) => format!("red under {fault}"),
+        (ProofStatus::Vacuous, _) => format!("stayed green under {fault}"),
+        (ProofStatus::Unproven | ProofStatus::Error, _) => {
+            p.detail.lines().next().unwrap_or_default().to_string()
+        }
+    }
+}
+
+/// A proof that fails the run (the binary decides the exit code the same way): a vacuous P0
+/// check, or a proof that could not be run on a check that was green.
+pub(crate) fn proof_fails(r: &CheckResult) -> bool {
+    match r.proof.as_ref().map(|p| p.status) {
+        Some(ProofStatus::Vacuous) => r.severity == Severity::P0,
+        Some(ProofStatus::Error) => r.verdict == Verdict::Pass,
+        _ => false,
+    }
+}
+
+/// `proof: 13 proven, 1 vacuous, 6 unproven, 0 error`; `None` when the run did not prove.
+pub(crate) fn proof_counts(s: &RunSummary) -> Option<String> {
+    let statuses: Vec<ProofStatus> = s
+        .results
+        .iter()
+        .filter_map(|r| r.proof.as_ref().map(|p| p.status))
+        .collect();
+    if statuses.is_empty() {
+        return None;
+    }
+    let n = |status| statuses.iter().filter(|s| **s == status).count();
+    Some(format!(
+        "proof: {} proven, {} vacuous, {} unproven, {} error",
+        n(ProofStatus::Proven),
+        n(ProofStatus::Vacuous),
+        n(ProofStatus::Unproven),
+        n(ProofStatus::Error)
+    ))
 }
 
 /// The worst per-check monitoring state of the run. A run that proved nothing (no results,

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use auditwall_harness::result::{
-    CheckResult, Finding, ResourcePeak, RunSummary, Timeline, TimelineEvent, Unaffected, Verdict,
+    CheckResult, Finding, Proof, ResourcePeak, RunSummary, Timeline, TimelineEvent, Unaffected,
+    Verdict,
 };
 use auditwall_spec::Value;
 use serde::Serialize;
@@ -91,6 +92,23 @@ pub struct JsonCheck {
     /// A drill's measured timeline; `null` for other checks and for a drill that never
     /// injected its fault.
     pub timeline: Option<JsonTimeline>,
+    /// What `verify --prove` found about the check's negative control; `null` when the run
+    /// did not prove.
+    pub proof: Option<JsonProof>,
+}
+
+/// A check's negative control, run: its canary fault switched on, the check polled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsonProof {
+    /// The canary fault (`null` when the check declares none).
+    pub fault: Option<String>,
+    /// `proven`, `vacuous`, `unproven` or `error`.
+    pub status: String,
+    /// Fractional milliseconds from the fault going in to the check's first red; `null`
+    /// unless proven.
+    pub red_after_ms: Option<f64>,
+    /// What the check said under the fault, or why it could not be proven.
+    pub detail: String,
 }
 
 /// What a drill measured. Every `*_ms` is fractional milliseconds since the fault was
@@ -256,6 +274,18 @@ impl From<&CheckResult> for JsonCheck {
                 .collect(),
             findings: r.findings.iter().map(JsonFinding::from).collect(),
             timeline: r.timeline.as_ref().map(JsonTimeline::from),
+            proof: r.proof.as_ref().map(JsonProof::from),
+        }
+    }
+}
+
+impl From<&Proof> for JsonProof {
+    fn from(p: &Proof) -> Self {
+        JsonProof {
+            fault: p.fault.clone(),
+            status: p.status.as_str().to_string(),
+            red_after_ms: p.red_after.map(fractional_ms),
+            detail: p.detail.clone(),
         }
     }
 }

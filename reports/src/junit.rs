@@ -8,14 +8,15 @@
 use std::io::Write;
 use std::time::SystemTime;
 
-use auditwall_harness::result::{CheckResult, Finding, RunSummary, Verdict};
+use auditwall_harness::result::{CheckResult, Finding, ProofStatus, RunSummary, Verdict};
 use auditwall_spec::Suite;
 use junit_report::{OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
 
 use crate::error::{Kind, ReportError};
 use crate::format::{
     clamped_unix, counted_findings, failed_judgements, headline, judgement_line, line_text,
-    render_value, strip_ansi, timeline_lines, timeline_properties, waived_findings,
+    proof_fails, proof_headline, render_value, strip_ansi, timeline_lines, timeline_properties,
+    waived_findings,
 };
 
 /// Writes the run as JUnit XML.
@@ -32,6 +33,10 @@ use crate::format::{
 /// lines and the full timeline text, and a failing drill's failure text repeats the timeline
 /// so CI shows the measured numbers. They are not `<properties>` elements: `junit-report`
 /// 0.9 cannot write properties on a testcase.
+///
+/// A proved run adds a `proof = <status>: …` line to every testcase's `system-out`. A check
+/// whose proof fails the run is a `<failure>` even though it passed: `type="vacuous"` for a
+/// vacuous P0 check, `type="proof_error"` for a green check whose control could not be run.
 pub fn write_junit(summary: &RunSummary, out: &mut impl Write) -> Result<(), ReportError> {
     let mut report = Report::new();
     for suite in Suite::ALL {
@@ -59,7 +64,19 @@ fn testcase(r: &CheckResult) -> TestCase {
     let name = attr(&r.id);
     let time = seconds(r.duration);
     let mut builder = match r.verdict {
-        Verdict::Pass => TestCaseBuilder::success(&name, time),
+        Verdict::Pass => match &r.proof {
+            Some(proof) if proof_fails(r) => {
+                let kind = match proof.status {
+                    ProofStatus::Vacuous => "vacuous",
+                    _ => "proof_error",
+                };
+                let message = attr(&format!("{kind}: {}", proof_headline(proof)));
+                let mut b = TestCaseBuilder::failure(&name, time, kind, &message);
+                b.set_trace(&cdata(&format!("{}\nat {}\n", proof.detail, r.origin)));
+                b
+            }
+            _ => TestCaseBuilder::success(&name, time),
+        },
         Verdict::Fail | Verdict::Drift => {
             let mut b = TestCaseBuilder::failure(&name, time, r.verdict.as_str(), &message(r));
             b.set_trace(&cdata(&details(r)));
@@ -144,6 +161,13 @@ fn system_out(r: &CheckResult) -> String {
     let mut text = String::new();
     if r.flaky {
         text.push_str(&format!("flaky: passed on attempt {}\n", r.attempts));
+    }
+    if let Some(proof) = &r.proof {
+        text.push_str(&format!(
+            "proof = {}: {}\n",
+            proof.status.as_str(),
+            proof_headline(proof)
+        ));
     }
     for f in waived_findings(r) {
         text.push_str(&finding_line(f));

@@ -19,8 +19,8 @@ pub use error::ReportError;
 pub use format::overall_state;
 pub use json::{
     write_json, JsonCheck, JsonCounts, JsonFinding, JsonJudgement, JsonObservation, JsonOrigin,
-    JsonProfile, JsonReport, JsonResourcePeak, JsonTimeline, JsonTimelineEvent, JsonUnaffected,
-    SCHEMA_VERSION,
+    JsonProfile, JsonProof, JsonReport, JsonResourcePeak, JsonTimeline, JsonTimelineEvent,
+    JsonUnaffected, SCHEMA_VERSION,
 };
 pub use junit::write_junit;
 pub use markdown::render_markdown;

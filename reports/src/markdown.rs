@@ -4,18 +4,19 @@
 //! deciding exit codes; it states what the results say.
 
 use auditwall_harness::result::{
-    CheckResult, Finding, FindingStatus, RunSummary, Timeline, Verdict,
+    CheckResult, Finding, FindingStatus, ProofStatus, RunSummary, Timeline, Verdict,
 };
 use auditwall_spec::{render_duration, render_size};
 
 use crate::format::{
-    failed_judgements, full_name, headline, human_duration, judgement_line, overall_state, rfc3339,
-    run_duration, since_fault, strip_ansi, PhaseMark,
+    failed_judgements, full_name, headline, human_duration, judgement_line, overall_state,
+    proof_counts, proof_fails, rfc3339, run_duration, since_fault, strip_ansi, PhaseMark,
 };
 
 /// Title with the wall and its overall state, run facts, a counts table, a table of every
 /// check that did not pass cleanly (with reasons), every check's findings (diffs in fenced
-/// `diff` blocks), every drill's measured timeline, and the flaky checks.
+/// `diff` blocks), every drill's measured timeline, the flaky checks, and (for a proved run)
+/// every check's proof.
 pub fn render_markdown(summary: &RunSummary) -> String {
     let info = &summary.info;
     let mut md = format!(
@@ -130,7 +131,44 @@ pub fn render_markdown(summary: &RunSummary) -> String {
             ));
         }
     }
+    if let Some(counts) = proof_counts(summary) {
+        push_proofs(&mut md, summary, &counts);
+    }
     md
+}
+
+/// The counts, then one row per check with a proof: the fault, the status (bold when it fails
+/// the run), when it turned red, and what the check said.
+fn push_proofs(md: &mut String, summary: &RunSummary, counts: &str) {
+    md.push_str(&format!(
+        "\n## Proof\n\n{}.\n\n| check | severity | fault | proof | red after | detail |\n|---|---|---|---|---:|---|\n",
+        inline(counts)
+    ));
+    for r in &summary.results {
+        let Some(p) = &r.proof else {
+            continue;
+        };
+        let status = match p.status {
+            ProofStatus::Vacuous => "VACUOUS",
+            other => other.as_str(),
+        };
+        let status = if proof_fails(r) {
+            format!("**{status}**")
+        } else {
+            status.to_string()
+        };
+        md.push_str(&format!(
+            "| `{}` | {} | {} | {status} | {} | {} |\n",
+            code(&full_name(r)),
+            r.severity,
+            p.fault
+                .as_deref()
+                .map(|f| format!("`{}`", code(f)))
+                .unwrap_or_default(),
+            p.red_after.map(human_duration).unwrap_or_default(),
+            cell(&p.detail)
+        ));
+    }
 }
 
 /// The whole message (for blocked checks: what blocked them) and every failed judgement,

@@ -1,5 +1,6 @@
 //! Live terminal output: one line per finished check, reasons under failures, a drill's
-//! timeline under every drill that measured one, a summary.
+//! timeline under every drill that measured one, a summary; then, when the run proves its
+//! checks, one line per negative control and a proof summary.
 //!
 //! Owns: the human, streaming view of the event stream. Must not touch: deciding exit codes,
 //! reading the environment (the binary decides colour from isatty / NO_COLOR / CLICOLOR_FORCE
@@ -9,11 +10,14 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use auditwall_harness::event::Event;
-use auditwall_harness::result::{CheckResult, FindingStatus, RunInfo, RunSummary, Verdict};
+use auditwall_harness::prove::ProofEvent;
+use auditwall_harness::result::{
+    CheckResult, FindingStatus, ProofStatus, RunInfo, RunSummary, Verdict,
+};
 
 use crate::format::{
     failed_judgements, full_name, headline, human_duration, judgement_line, overall_state,
-    render_value, run_duration, timeline_lines,
+    proof_counts, proof_fails, proof_headline, render_value, run_duration, timeline_lines,
 };
 
 /// How the terminal reporter draws.
@@ -127,6 +131,82 @@ impl<W: Write> Terminal<W> {
             }
         }
         self.out.flush()
+    }
+
+    /// The proving phase, after the run: a header, one line per check whose negative control
+    /// ran or could not run (unproven checks only in verbose mode: they are counted anyway),
+    /// what the check said under its fault, and the proof counts.
+    pub fn on_proof(&mut self, event: &ProofEvent) -> io::Result<()> {
+        match event {
+            ProofEvent::Started { controls } => {
+                self.planned = *controls;
+                self.finished = 0;
+                let line = format!(
+                    "proof: running {} negative control{}, one at a time",
+                    controls,
+                    if *controls == 1 { "" } else { "s" }
+                );
+                writeln!(self.out)?;
+                writeln!(self.out, "{}", self.paint(DIM, &line))?;
+            }
+            ProofEvent::Proving { id, fault } => {
+                self.running = vec![format!("{id} under {fault}")];
+                self.draw_progress()?;
+            }
+            ProofEvent::Proved { result } => {
+                self.clear_progress()?;
+                // Only a check whose control ran was `Proving`: it alone counts as progress.
+                if !self.running.is_empty() {
+                    self.running.clear();
+                    self.finished += 1;
+                }
+                self.write_proof(result)?;
+            }
+            ProofEvent::Finished { summary } => {
+                self.clear_progress()?;
+                self.running.clear();
+                if let Some(counts) = proof_counts(summary) {
+                    let failed = summary.results.iter().any(proof_fails);
+                    let color = if failed { RED_BOLD } else { GREEN };
+                    writeln!(self.out)?;
+                    writeln!(self.out, "  {}", self.paint(color, &counts))?;
+                }
+            }
+        }
+        self.out.flush()
+    }
+
+    fn write_proof(&mut self, r: &CheckResult) -> io::Result<()> {
+        let Some(proof) = &r.proof else {
+            return Ok(());
+        };
+        let (label, color) = match proof.status {
+            ProofStatus::Proven => ("proven", GREEN),
+            ProofStatus::Vacuous => ("VACUOUS", RED_BOLD),
+            ProofStatus::Error => ("ERROR", MAGENTA),
+            ProofStatus::Unproven => ("unproven", DIM),
+        };
+        if proof.status == ProofStatus::Unproven && !self.style.verbose {
+            return Ok(());
+        }
+        writeln!(
+            self.out,
+            "  {} {:<38} {}",
+            self.paint(color, &format!("{label:<8}")),
+            clean(&full_name(r)),
+            clean(&proof_headline(proof))
+        )?;
+        // Proven and vacuous lines say what happened; the detail says what the check said.
+        if matches!(proof.status, ProofStatus::Proven | ProofStatus::Vacuous) {
+            for text in proof.detail.lines() {
+                writeln!(self.out, "      {}", clean(text))?;
+            }
+        } else {
+            for text in proof.detail.lines().skip(1) {
+                writeln!(self.out, "      {}", clean(text))?;
+            }
+        }
+        Ok(())
     }
 
     fn paint(&self, code: &str, text: &str) -> String {

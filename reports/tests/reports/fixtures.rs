@@ -1,16 +1,17 @@
 //! Fixed run summaries for the reporter tests: every verdict, a flaky pass, a blocked check,
 //! a fired deadline, every observation type, calibration findings of every status (one
 //! with a real multi-line diff), and drill timelines (a clean pass, a phase over budget, a
-//! recovery that never happened with a check that went red), at fixed instants so
-//! snapshots are stable.
+//! recovery that never happened with a check that went red), and a proved run (every proof
+//! status), at fixed instants so snapshots are stable.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auditwall_harness::event::Event;
+use auditwall_harness::prove::ProofEvent;
 use auditwall_harness::result::{
-    CheckResult, Finding, FindingStatus, ResourcePeak, RunInfo, RunSummary, Timeline,
-    TimelineEvent, Unaffected, Verdict,
+    CheckResult, Finding, FindingStatus, Proof, ProofStatus, ResourcePeak, RunInfo, RunSummary,
+    Timeline, TimelineEvent, Unaffected, Verdict,
 };
 use auditwall_spec::condition::Judgement;
 use auditwall_spec::{Observations, Origin, Severity, Suite, Value};
@@ -569,5 +570,177 @@ pub fn events() -> Vec<Event> {
         });
     }
     events.push(Event::RunFinished { summary });
+    events
+}
+
+fn proved(
+    suite: Suite,
+    id: &str,
+    severity: Severity,
+    verdict: Verdict,
+    line: u32,
+    proof: Proof,
+) -> CheckResult {
+    let mut c = check(suite, id, verdict, ("walls/homelab/probes.yaml", line));
+    c.severity = severity;
+    c.proof = Some(proof);
+    c
+}
+
+fn proof(
+    fault: Option<&str>,
+    status: ProofStatus,
+    red_after_us: Option<u64>,
+    detail: &str,
+) -> Proof {
+    Proof {
+        fault: fault.map(str::to_string),
+        status,
+        red_after: red_after_us.map(Duration::from_micros),
+        detail: detail.into(),
+    }
+}
+
+/// A run with `--prove`: one check for every proof status, a vacuous check at P0 (fails the
+/// run) and at P2 (does not), a check that was red in the run, and a control that never
+/// came back green.
+pub fn proved_summary() -> RunSummary {
+    let results = vec![
+        proved(
+            Suite::Probes,
+            "router.chat",
+            Severity::P0,
+            Verdict::Pass,
+            12,
+            proof(
+                Some("hang-chat"),
+                ProofStatus::Proven,
+                Some(3_021_250),
+                "timed out after 3s",
+            ),
+        ),
+        proved(
+            Suite::Probes,
+            "hub.health",
+            Severity::P0,
+            Verdict::Pass,
+            50,
+            proof(
+                Some("wrong-answer"),
+                ProofStatus::Vacuous,
+                None,
+                "green on all 312 polls over 20s with `wrong-answer` on: this check cannot fail",
+            ),
+        ),
+        proved(
+            Suite::Probes,
+            "model.models",
+            Severity::P2,
+            Verdict::Pass,
+            61,
+            proof(
+                Some("hang-chat"),
+                ProofStatus::Vacuous,
+                None,
+                "green on all 380 polls over 20s with `hang-chat` on: this check cannot fail",
+            ),
+        ),
+        proved(
+            Suite::Probes,
+            "router.health",
+            Severity::P1,
+            Verdict::Pass,
+            4,
+            proof(
+                None,
+                ProofStatus::Unproven,
+                None,
+                "no negative control declared (`canary: { fault: NAME }`)",
+            ),
+        ),
+        proved(
+            Suite::Probes,
+            "hub.action",
+            Severity::P0,
+            Verdict::Fail,
+            70,
+            proof(
+                Some("success-false"),
+                ProofStatus::Error,
+                None,
+                "cannot prove a check that is not green (it was fail in the run)",
+            ),
+        ),
+        proved(
+            Suite::Calibration,
+            "reference.configs",
+            Severity::P1,
+            Verdict::Pass,
+            9,
+            proof(
+                Some("config-drift"),
+                ProofStatus::Proven,
+                Some(41_800),
+                "1 of 5 deployed files drifted",
+            ),
+        ),
+        proved(
+            Suite::Probes,
+            "watchdog.status",
+            Severity::P0,
+            Verdict::Pass,
+            90,
+            proof(
+                Some("crash-loop"),
+                ProofStatus::Error,
+                None,
+                "turned red after 2.1s under `crash-loop`, but NOT GREEN AGAIN within 20s after `crash-loop` was cleared: fail: `body !contains 'BLOCKED'` does not hold",
+            ),
+        ),
+        proved(
+            Suite::Drills,
+            "router.failover",
+            Severity::P0,
+            Verdict::Pass,
+            1,
+            proof(
+                None,
+                ProofStatus::Unproven,
+                None,
+                "drills are proven by their own fault",
+            ),
+        ),
+    ];
+    RunSummary {
+        info: info(results.len()),
+        finished_at: at(3_412),
+        results,
+        deadline_exceeded: false,
+        interrupted: false,
+    }
+}
+
+/// The proving phase's events for [`proved_summary`], as the prover sends them.
+pub fn proof_events() -> Vec<ProofEvent> {
+    let summary = proved_summary();
+    let mut events = vec![ProofEvent::Started { controls: 5 }];
+    for result in &summary.results {
+        let ran = result.verdict == Verdict::Pass
+            && result.proof.as_ref().is_some_and(|p| p.fault.is_some());
+        if ran {
+            events.push(ProofEvent::Proving {
+                id: result.id.clone(),
+                fault: result
+                    .proof
+                    .as_ref()
+                    .and_then(|p| p.fault.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        events.push(ProofEvent::Proved {
+            result: result.clone(),
+        });
+    }
+    events.push(ProofEvent::Finished { summary });
     events
 }

@@ -243,15 +243,20 @@ fn fixture_report_is_pinned() {
 #[test]
 fn report_and_schema_declare_exactly_the_same_fields() {
     let schema = schema();
-    let exercised = validate(&schema, &schema, &report(&fixtures::summary()), "")
-        .unwrap_or_else(|e| panic!("report does not match docs/report.schema.json: {e}"));
+    let mut exercised = BTreeSet::new();
+    for summary in [fixtures::summary(), fixtures::proved_summary()] {
+        exercised.extend(
+            validate(&schema, &schema, &report(&summary), "")
+                .unwrap_or_else(|e| panic!("report does not match docs/report.schema.json: {e}")),
+        );
+    }
     let mut all = BTreeSet::new();
     declared(&schema, &schema, "", 0, &mut all);
     let stale: Vec<&String> = all.difference(&exercised).collect();
     assert!(
         stale.is_empty(),
-        "the schema declares fields the fixture report never emits with a value \
-         (remove them from the schema, or give the fixture such a value): {stale:?}"
+        "the schema declares fields the fixture reports never emit with a value \
+         (remove them from the schema, or give a fixture such a value): {stale:?}"
     );
 }
 
@@ -454,4 +459,30 @@ fn a_drill_timeline_keeps_its_units_and_says_null_for_what_never_happened() {
             ]
         })
     );
+}
+
+#[test]
+fn a_proved_report_is_pinned() {
+    let mut out = Vec::new();
+    write_json(&fixtures::proved_summary(), &mut out).expect("JSON to a Vec");
+    insta::assert_snapshot!(String::from_utf8(out).expect("the report is UTF-8"));
+}
+
+#[test]
+fn a_proof_carries_its_fault_status_time_and_detail() {
+    let value = report(&fixtures::proved_summary());
+    assert_eq!(
+        value["checks"][0]["proof"],
+        json!({
+            "fault": "hang-chat",
+            "status": "proven",
+            "red_after_ms": 3021.25,
+            "detail": "timed out after 3s"
+        })
+    );
+    assert_eq!(value["checks"][3]["proof"]["fault"], Value::Null);
+    assert_eq!(value["checks"][3]["proof"]["status"], "unproven");
+    // A run that did not prove says so with `null`, never a missing key.
+    let plain = report(&fixtures::summary());
+    assert_eq!(plain["checks"][0]["proof"], Value::Null);
 }

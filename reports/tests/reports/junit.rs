@@ -401,3 +401,41 @@ fn hostile_timeline_text_is_sanitized_and_still_parses() {
         "{text}"
     );
 }
+
+#[test]
+fn a_vacuous_p0_check_and_a_proof_error_fail_in_junit_and_the_rest_are_noted() {
+    let xml = junit(&fixtures::proved_summary());
+    insta::assert_snapshot!(xml.clone());
+    let doc = roxmltree::Document::parse(&xml).expect("valid XML");
+
+    let vacuous = child(testcase(&doc, "hub.health"), "failure");
+    assert_eq!(vacuous.attribute("type"), Some("vacuous"));
+    assert_eq!(
+        vacuous.attribute("message"),
+        Some("vacuous: stayed green under wrong-answer")
+    );
+    assert_eq!(
+        vacuous.text(),
+        Some(
+            "green on all 312 polls over 20s with `wrong-answer` on: this check cannot fail\n\
+             at walls/homelab/probes.yaml:50:3\n"
+        )
+    );
+    let stuck = child(testcase(&doc, "watchdog.status"), "failure");
+    assert_eq!(stuck.attribute("type"), Some("proof_error"));
+
+    // A vacuous P2 check passes, with the proof in its output.
+    let minor = testcase(&doc, "model.models");
+    assert!(minor.children().all(|n| !n.has_tag_name("failure")));
+    assert_eq!(
+        child(minor, "system-out").text(),
+        Some("proof = vacuous: stayed green under hang-chat\n")
+    );
+    assert_eq!(
+        child(testcase(&doc, "router.chat"), "system-out").text(),
+        Some("proof = proven: red after 3.0s under hang-chat\n")
+    );
+    // A check red in the run fails for its verdict, not a second time for its proof.
+    let red = child(testcase(&doc, "hub.action"), "failure");
+    assert_eq!(red.attribute("type"), Some("fail"));
+}

@@ -117,3 +117,19 @@ fn drill_tables_cannot_be_broken_by_the_system_under_test() {
          | `hub'state\\|x` | 12 | **t+340ms** | status == 200: expected 200, got 503 |\n"
     );
 }
+
+#[test]
+fn a_proved_run_has_a_proof_table() {
+    let md = render_markdown(&fixtures::proved_summary());
+    insta::assert_snapshot!(md.clone());
+    assert!(md.contains("\n## Proof\n\nproof: 2 proven, 2 vacuous, 2 unproven, 2 error.\n"));
+    assert!(md.contains(
+        "| `probes::hub.health` | P0 | `wrong-answer` | **VACUOUS** |  | green on all 312 polls over 20s with `wrong-answer` on: this check cannot fail |"
+    ));
+    assert!(md.contains("| `probes::model.models` | P2 | `hang-chat` | VACUOUS |  |"));
+    assert!(md.contains(
+        "| `probes::router.chat` | P0 | `hang-chat` | proven | 3.0s | timed out after 3s |"
+    ));
+    // A run that did not prove has no such section.
+    assert!(!render_markdown(&fixtures::summary()).contains("## Proof"));
+}

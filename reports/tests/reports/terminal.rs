@@ -336,3 +336,72 @@ fn a_failed_restore_is_marked_and_timeline_text_cannot_repaint_the_terminal() {
         ]
     );
 }
+
+fn render_proofs(style: TermStyle) -> String {
+    let mut out = Vec::new();
+    let mut terminal = Terminal::new(&mut out, style);
+    for event in fixtures::proof_events() {
+        terminal
+            .on_proof(&event)
+            .expect("writing to a Vec cannot fail");
+    }
+    String::from_utf8(out).expect("terminal output is UTF-8")
+}
+
+#[test]
+fn every_proof_status_in_plain_color_and_verbose_modes() {
+    let plain = render_proofs(TermStyle::for_tty(false));
+    let color = render_proofs(TermStyle {
+        color: true,
+        verbose: false,
+        progress: false,
+    })
+    .replace('\x1b', "␛");
+    let verbose = render_proofs(TermStyle {
+        verbose: true,
+        ..TermStyle::for_tty(false)
+    });
+    assert!(!plain.contains('\x1b') && !verbose.contains('\x1b'));
+    insta::assert_snapshot!(format!(
+        "--- plain ---\n{plain}--- color ---\n{color}--- plain, verbose ---\n{verbose}"
+    ));
+}
+
+#[test]
+fn a_proven_and_a_vacuous_check_read_as_the_operator_needs() {
+    let plain = render_proofs(TermStyle::for_tty(false));
+    let lines: Vec<&str> = plain.lines().collect();
+    assert!(lines.contains(
+        &"  proven   probes::router.chat                    red after 3.0s under hang-chat"
+    ));
+    assert!(lines.contains(
+        &"  VACUOUS  probes::hub.health                     stayed green under wrong-answer"
+    ));
+    assert_eq!(
+        lines.last(),
+        Some(&"  proof: 2 proven, 2 vacuous, 2 unproven, 2 error")
+    );
+    // Unproven checks are counted, not listed, unless verbose.
+    assert!(!plain.contains("router.health"));
+}
+
+#[test]
+fn the_proof_progress_line_names_the_fault_and_is_erased() {
+    let style = TermStyle {
+        color: false,
+        ..TermStyle::for_tty(true)
+    };
+    let out = render_proofs(style);
+    assert!(
+        out.contains("\r\u{1b}[2K  [0/5] running router.chat under hang-chat"),
+        "{out:?}"
+    );
+    assert!(
+        out.contains("\r\u{1b}[2K  proven   probes::router.chat"),
+        "{out:?}"
+    );
+    assert!(
+        out.contains("[4/5] running watchdog.status under crash-loop"),
+        "{out:?}"
+    );
+}
