@@ -24,6 +24,11 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Undo what an interrupted drill left behind (its restore is in the drill journal).
     Recover,
+    /// The Kitchen Loop: the spec surface, its coverage, and the loop's commands.
+    Loop {
+        #[command(subcommand)]
+        command: LoopCommand,
+    },
     /// Validate a wall, resolve its profile and check its prerequisites on this host.
     Doctor(WallArgs),
     /// List the checks a wall would run (after filters), one per line.
@@ -62,6 +67,24 @@ pub struct FaultArgs {
     pub mode: String,
     #[command(flatten)]
     pub system: SystemArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoopCommand {
+    /// Validate the wall's surface and scenarios and say what they hold.
+    Validate(WallArgs),
+    /// Print the coverage matrix: valid, covered (L4-green with --results), uncovered and
+    /// blocked cells of the spec surface.
+    Plan(LoopPlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoopPlanArgs {
+    #[command(flatten)]
+    pub wall: WallArgs,
+    /// A run's report.json: cells count as covered only when a scenario claiming them passed.
+    #[arg(long, value_name = "REPORT.json")]
+    pub results: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@ mod calibrate;
 mod cli;
 mod commands;
 mod exit;
+mod loop_cmd;
 mod prove;
 mod recover;
 mod system;
