@@ -76,6 +76,23 @@ pub enum LoopCommand {
     /// Print the coverage matrix: valid, covered (L4-green with --results), uncovered and
     /// blocked cells of the spec surface.
     Plan(LoopPlanArgs),
+    /// Drive the reference hub as a synthetic power user: seeded random action sequences,
+    /// every action checked at L3 and L4; a failure is shrunk and written as a finding.
+    Exercise(ExerciseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExerciseArgs {
+    /// How long to exercise (e.g. 30s, 10m).
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub duration: String,
+    /// The seed: the same seed replays the same sequences (default: taken from the clock and
+    /// printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where findings are written [default: .auditwall/findings].
+    #[arg(long, value_name = "DIR")]
+    pub findings: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,9 @@ pub fn run(cli: crate::cli::Cli) -> anyhow::Result<Outcome> {
         Command::Loop {
             command: LoopCommand::Validate(args),
         } => crate::loop_cmd::validate(args),
+        Command::Loop {
+            command: LoopCommand::Exercise(args),
+        } => crate::exercise::exercise(&args.duration, args.seed, args.findings),
         Command::Doctor(args) => doctor(args),
         Command::List(args) => list(args),
         Command::Profile {

@@ -3,6 +3,7 @@
 mod calibrate;
 mod cli;
 mod commands;
+mod exercise;
 mod exit;
 mod loop_cmd;
 mod prove;
