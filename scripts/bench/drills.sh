@@ -7,9 +7,10 @@
 #      router.failover (the primary stopped) and router.blackhole (the primary hangs until the
 #      router's timeout).
 #   2. full run: hyperfine of `verify --suite drills --allow-disruptive` (all five reference
-#      drills) against the same system, plus the per-drill durations of one report.json.
-# Before the timed parts it waits (polling every 30 s, at most 15 minutes in all) for the 1-minute load average
-# to fall below LOAD_MAX, and prints the load next to every result.
+#      drills) against the same system, red runs timed too, plus each run's exit code and
+#      per-drill durations from its own report.json.
+# Before the timed parts it waits (polling every 30 s, at most 15 minutes in all) for the
+# 1-minute load average to fall below LOAD_MAX, and prints the load next to every result.
 # Loopback only; the system it starts, its journal and its reports are removed on exit.
 # Usage: [REPS=20] [BLACKHOLE_REPS=20] [RUNS=5] [LOAD_MAX=1.0] scripts/bench/drills.sh
 #   (needs a release build: cargo build --release -p auditwall; hyperfine, python3, curl)
