@@ -76,9 +76,56 @@ pub enum LoopCommand {
     /// Print the coverage matrix: valid, covered (L4-green with --results), uncovered and
     /// blocked cells of the spec surface.
     Plan(LoopPlanArgs),
+    /// Run loop cycles: backlog, exercise, execute, regress, canaries, triage, polish and
+    /// drift control, each recorded in the ledger; a tripped gate pauses the loop.
+    Run(LoopRunArgs),
+    /// Lift a pause, saying why.
+    Resume(LoopResumeArgs),
     /// Drive the reference hub as a synthetic power user: seeded random action sequences,
     /// every action checked at L3 and L4; a failure is shrunk and written as a finding.
     Exercise(ExerciseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoopRunArgs {
+    #[command(flatten)]
+    pub wall: WallArgs,
+    /// How many cycles to run (stopping early when a gate pauses the loop).
+    #[arg(long, default_value_t = 1)]
+    pub cycles: u32,
+    /// How long each cycle's exercise phase drives the hub (0s skips it).
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub exercise: String,
+    /// Also run the tiered canary fixtures (switches faults on the system, one at a time).
+    #[arg(long)]
+    pub canaries: bool,
+    /// The command the `execute` phase runs (code changes); without one it is skipped.
+    #[arg(long, value_name = "COMMAND")]
+    pub execute_cmd: Option<String>,
+    /// The command the `polish` phase runs; without one it is skipped.
+    #[arg(long, value_name = "COMMAND")]
+    pub polish_cmd: Option<String>,
+    /// The loop's ledger (SQLite).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = ".auditwall/loop/ledger.sqlite"
+    )]
+    pub ledger: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LoopResumeArgs {
+    /// Why it is safe to go on (recorded in the ledger).
+    #[arg(long)]
+    pub reason: String,
+    /// The loop's ledger (SQLite).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = ".auditwall/loop/ledger.sqlite"
+    )]
+    pub ledger: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -42,6 +42,12 @@ pub fn run(cli: crate::cli::Cli) -> anyhow::Result<Outcome> {
             command: LoopCommand::Validate(args),
         } => crate::loop_cmd::validate(args),
         Command::Loop {
+            command: LoopCommand::Run(args),
+        } => crate::loop_cmd::run(args),
+        Command::Loop {
+            command: LoopCommand::Resume(args),
+        } => crate::loop_cmd::resume(args),
+        Command::Loop {
             command: LoopCommand::Exercise(args),
         } => crate::exercise::exercise(&args.duration, args.seed, args.findings),
         Command::Doctor(args) => doctor(args),

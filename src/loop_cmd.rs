@@ -5,8 +5,27 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use auditwall_harness::calibrate::Calibrator;
 use auditwall_harness::coverage::{self, CellStatus, Coverage};
+use auditwall_harness::drill::Drills;
+use auditwall_harness::engine::{self, RunOptions};
+use auditwall_harness::journal;
+use auditwall_harness::load::LoadedWall;
+use auditwall_harness::plan::Filter;
+use auditwall_harness::prove::Prover;
+use auditwall_harness::result::{CheckResult, Verdict};
+use auditwall_harness::scenario::Scenarios;
 use auditwall_harness::Error;
+use auditwall_loop::{
+    evaluate, kill_switch_engaged, triage, CanaryCount, CycleId, CycleMetrics, Failure, GatePolicy,
+    Ledger, LoopError, PhaseStatus, SignatureInputs, Source, Tier, FINDINGS_DIR, KILL_SWITCH_PATH,
+};
+use auditwall_probes::Prober;
+use auditwall_runtime::daemon::{self, PrivateSystem};
+use auditwall_spec::{parse_duration, Suite};
 
 use crate::cli::LoopPlanArgs;
 use crate::commands::load_wall_with;
@@ -219,4 +238,442 @@ fn name(cell: &[(String, String)]) -> String {
         .map(|(d, v)| format!("{d}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `loop resume --reason …`: lifts a pause, recording why.
+pub fn resume(args: crate::cli::LoopResumeArgs) -> anyhow::Result<Outcome> {
+    let mut ledger = Ledger::open(&args.ledger).map_err(loop_error)?;
+    let pause = ledger.resume(&args.reason, now_ms()).map_err(loop_error)?;
+    println!(
+        "loop resumed (was paused by gate {}: {}); reason recorded: {}",
+        pause.gate.name(),
+        pause.reason,
+        args.reason
+    );
+    Ok(Outcome::Done)
+}
+
+/// `loop run`: one or more cycles — backlog, exercise, execute, regress, triage, canaries,
+/// polish, drift control — each recorded in the ledger, the gates judged after every cycle.
+pub fn run(args: crate::cli::LoopRunArgs) -> anyhow::Result<Outcome> {
+    let kill = std::path::PathBuf::from(KILL_SWITCH_PATH);
+    let mut ledger = Ledger::open(&args.ledger).map_err(loop_error)?;
+    let exercise = parse_duration(&args.exercise)
+        .map_err(|e| Error::spec(format!("--exercise {}: {e}", args.exercise)))?;
+    crate::recover::before_run()?;
+    let target = Target::start(&args.wall)?;
+    let (_, loaded) = load_wall_with(&args.wall, target.live_layers.clone())?;
+    let surface = loaded.wall.surface.clone().ok_or_else(|| {
+        Error::spec("the wall declares no `surface:`; the loop measures coverage against it")
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let prober = Prober::new().map_err(|e| Error::harness(format!("cannot set up probes: {e}")))?;
+    let mut paused = false;
+    for _ in 0..args.cycles.max(1) {
+        if kill_switch_engaged(&kill) {
+            println!("loop: kill switch {} is set; stopping", kill.display());
+            break;
+        }
+        if let Some(p) = ledger.state().map_err(loop_error)?.paused {
+            return Err(Error::harness(format!(
+                "the loop is paused by gate {} since {}: {}; lift it with `auditwall loop resume --reason …`",
+                p.gate.name(),
+                p.since_ms,
+                p.reason
+            ))
+            .into());
+        }
+        let id = ledger.begin_cycle(now_ms()).map_err(loop_error)?;
+        let mut failures = Vec::new();
+        // Backlog: what the surface still lacks.
+        let claimed = coverage::compute(&loaded.wall, &surface, None);
+        let uncovered = claimed.target() - claimed.covered;
+        phase(
+            &mut ledger,
+            id,
+            "backlog",
+            PhaseStatus::Ran,
+            &format!("{uncovered} uncovered cells"),
+        )?;
+        // Exercise: the synthetic power user.
+        if exercise.is_zero() || target.hub.is_none() {
+            phase(
+                &mut ledger,
+                id,
+                "exercise",
+                PhaseStatus::Skipped,
+                "no hub or --exercise 0s",
+            )?;
+        } else if let Some(hub) = &target.hub {
+            let options = auditwall_kitchen::Options::new(
+                hub,
+                exercise,
+                id.get(),
+                std::path::PathBuf::from(FINDINGS_DIR).join("exercise"),
+            );
+            match auditwall_kitchen::exercise(&options, &mut |_| {}) {
+                Ok(summary) => {
+                    let detail = summary.to_string();
+                    if let Some((finding, _)) = &summary.failure {
+                        failures.push(Failure {
+                            source: Source::Exercise,
+                            signature_inputs: SignatureInputs {
+                                check_id: "exercise".into(),
+                                layer: String::new(),
+                                failed_keys: vec![finding.signature.clone()],
+                            },
+                            repro_steps: finding.repro.clone(),
+                            detail: finding.summary.clone(),
+                        });
+                    }
+                    phase(&mut ledger, id, "exercise", PhaseStatus::Ran, &detail)?;
+                }
+                Err(e) => phase(
+                    &mut ledger,
+                    id,
+                    "exercise",
+                    PhaseStatus::Failed,
+                    &e.to_string(),
+                )?,
+            }
+        }
+        external(&mut ledger, id, "execute", args.execute_cmd.as_deref())?;
+        // Regress: every scenario, read from the system as it is.
+        let results = runtime.block_on(regress(&loaded, &prober, target.owner));
+        let scenarios: Vec<&CheckResult> = results
+            .iter()
+            .filter(|r| r.suite == Suite::Scenarios)
+            .collect();
+        let rate = |set: &[&CheckResult]| {
+            if set.is_empty() {
+                1.0
+            } else {
+                set.iter().filter(|r| r.verdict == Verdict::Pass).count() as f64 / set.len() as f64
+            }
+        };
+        let oracle: Vec<&CheckResult> = scenarios
+            .iter()
+            .copied()
+            .filter(|r| r.severity == auditwall_spec::Severity::P0)
+            .collect();
+        for r in scenarios.iter().filter(|r| r.verdict != Verdict::Pass) {
+            let layer = ["l4", "l3", "l2", "l1"]
+                .into_iter()
+                .find(|l| matches!(r.observations.get(l), Some(auditwall_spec::Value::Text(t)) if !t.starts_with("pass") && t != "not run"))
+                .unwrap_or("")
+                .to_uppercase();
+            failures.push(Failure {
+                source: Source::Scenario { id: r.id.clone() },
+                signature_inputs: SignatureInputs {
+                    check_id: r.id.clone(),
+                    layer,
+                    failed_keys: Vec::new(),
+                },
+                repro_steps: vec![format!("auditwall verify --id {}", r.id)],
+                detail: r.message.clone().unwrap_or_default(),
+            });
+        }
+        let passed = coverage::passed_ids(&results);
+        let green = coverage::compute(&loaded.wall, &surface, Some(&passed));
+        phase(
+            &mut ledger,
+            id,
+            "regress",
+            PhaseStatus::Ran,
+            &format!(
+                "{}/{} scenarios green, oracle {}/{}",
+                scenarios
+                    .iter()
+                    .filter(|r| r.verdict == Verdict::Pass)
+                    .count(),
+                scenarios.len(),
+                oracle.iter().filter(|r| r.verdict == Verdict::Pass).count(),
+                oracle.len()
+            ),
+        )?;
+        // Canaries: testing the tests, tier by tier.
+        let mut canaries: BTreeMap<Tier, CanaryCount> = BTreeMap::new();
+        if args.canaries {
+            let prover = Prover::new(
+                &loaded.wall,
+                journal::default_path(),
+                Arc::new(Calibrator::new(&loaded.wall.calibration)),
+            )
+            .owned_by(target.owner);
+            for fixture in &loaded.wall.canaries {
+                let outcome = runtime.block_on(prover.fixture(fixture, &prober));
+                let tier = tier(fixture.tier);
+                let count = canaries.entry(tier).or_default();
+                if outcome.caught {
+                    count.caught += 1;
+                } else {
+                    count.escaped += 1;
+                    failures.push(Failure {
+                        source: Source::Canary {
+                            id: fixture.id.clone(),
+                        },
+                        signature_inputs: SignatureInputs {
+                            check_id: fixture.target.clone(),
+                            layer: String::new(),
+                            failed_keys: vec![fixture.id.clone()],
+                        },
+                        repro_steps: vec![
+                            format!("auditwall fault {}", fixture.fault),
+                            format!("auditwall verify --id {}", fixture.target),
+                        ],
+                        detail: outcome.detail.clone(),
+                    });
+                }
+                println!(
+                    "  canary {:<28} {}  {}",
+                    fixture.id,
+                    if outcome.caught { "caught " } else { "ESCAPED" },
+                    outcome.detail
+                );
+            }
+            let summary: Vec<String> = canaries
+                .iter()
+                .map(|(t, c)| format!("{t} {}/{}", c.caught, c.caught + c.escaped))
+                .collect();
+            phase(
+                &mut ledger,
+                id,
+                "canaries",
+                PhaseStatus::Ran,
+                &summary.join(", "),
+            )?;
+        } else {
+            phase(
+                &mut ledger,
+                id,
+                "canaries",
+                PhaseStatus::Skipped,
+                "run with --canaries",
+            )?;
+        }
+        // Triage: failures deduplicated by signature into finding files.
+        let files =
+            triage(std::path::Path::new(FINDINGS_DIR), &failures, now_ms()).map_err(loop_error)?;
+        phase(
+            &mut ledger,
+            id,
+            "triage",
+            PhaseStatus::Ran,
+            &format!(
+                "{} failures into {} finding files",
+                failures.len(),
+                files.len()
+            ),
+        )?;
+        external(&mut ledger, id, "polish", args.polish_cmd.as_deref())?;
+        // Drift control: the cycle's metrics, then the gates.
+        let history = ledger.history(1).map_err(loop_error)?;
+        let previous = history
+            .cycles
+            .iter()
+            .rev()
+            .find_map(|c| c.metrics.as_ref().map(|m| m.coverage))
+            .unwrap_or(0.0);
+        let coverage_now = green.percent() / 100.0;
+        let new_cells = ((coverage_now - previous).max(0.0) * green.target() as f64).round() as u64;
+        let metrics = CycleMetrics {
+            scenario_pass_rate: rate(&scenarios),
+            oracle_pass_rate: rate(&oracle),
+            coverage: coverage_now.clamp(0.0, 1.0),
+            check_count: loaded.wall.checks.len() as u64,
+            new_cells_covered: new_cells,
+            canaries,
+            p95_ms: results
+                .iter()
+                .map(|r| (r.id.clone(), r.duration.as_secs_f64() * 1000.0))
+                .collect(),
+        };
+        ledger
+            .finish_cycle(id, &metrics, now_ms())
+            .map_err(loop_error)?;
+        println!(
+            "loop: cycle {}: scenarios {:.0}%, oracle {:.0}%, coverage {:.1}% ({} new cells), {} finding files",
+            id.get(),
+            metrics.scenario_pass_rate * 100.0,
+            metrics.oracle_pass_rate * 100.0,
+            metrics.coverage * 100.0,
+            new_cells,
+            files.len()
+        );
+        let policy = GatePolicy::default();
+        let trips = evaluate(
+            &ledger.history(policy.cycles_needed()).map_err(loop_error)?,
+            &policy,
+        );
+        if let Some(first) = trips.first() {
+            for t in &trips {
+                println!("loop: gate {} tripped: {}", t.gate.name(), t.reason);
+            }
+            ledger
+                .pause(first.gate, &first.reason, now_ms())
+                .map_err(loop_error)?;
+            println!("loop: PAUSED; `auditwall loop resume --reason …` lifts it");
+            paused = true;
+            break;
+        }
+    }
+    drop(target);
+    Ok(Outcome::Findings {
+        failed: usize::from(paused),
+    })
+}
+
+fn tier(t: auditwall_spec::Tier) -> Tier {
+    match t {
+        auditwall_spec::Tier::T1 => Tier::T1,
+        auditwall_spec::Tier::T2 => Tier::T2,
+        auditwall_spec::Tier::T3 => Tier::T3,
+        auditwall_spec::Tier::T4 => Tier::T4,
+    }
+}
+
+fn phase(
+    ledger: &mut Ledger,
+    id: CycleId,
+    name: &str,
+    status: PhaseStatus,
+    detail: &str,
+) -> anyhow::Result<()> {
+    println!("loop: {name:<9} {status:?}  {detail}");
+    ledger
+        .record_phase(id, name, status, detail)
+        .map_err(loop_error)?;
+    Ok(())
+}
+
+/// Phases that change code run the configured command, or are recorded as skipped.
+fn external(
+    ledger: &mut Ledger,
+    id: CycleId,
+    name: &str,
+    command: Option<&str>,
+) -> anyhow::Result<()> {
+    let Some(command) = command else {
+        return phase(
+            ledger,
+            id,
+            name,
+            PhaseStatus::Skipped,
+            "no command configured",
+        );
+    };
+    let status = std::process::Command::new("sh")
+        .args(["-c", command])
+        .status();
+    match status {
+        Ok(s) if s.success() => phase(ledger, id, name, PhaseStatus::Ran, command),
+        Ok(s) => phase(
+            ledger,
+            id,
+            name,
+            PhaseStatus::Failed,
+            &format!("{command}: {s}"),
+        ),
+        Err(e) => phase(
+            ledger,
+            id,
+            name,
+            PhaseStatus::Failed,
+            &format!("{command}: {e}"),
+        ),
+    }
+}
+
+/// Runs the wall's scenarios (and what they need) once, quietly.
+async fn regress(loaded: &LoadedWall, prober: &Prober, owner: Option<u32>) -> Vec<CheckResult> {
+    let filter = Filter {
+        suites: vec![Suite::Scenarios],
+        ..Filter::default()
+    };
+    let Ok(plan) = auditwall_harness::plan::plan(&loaded.wall.checks, &filter) else {
+        return Vec::new();
+    };
+    let opts = RunOptions {
+        jobs: loaded.wall.settings.jobs,
+        deadline: loaded.wall.settings.deadline,
+        timeout: None,
+        retries: None,
+        allow_disruptive: false,
+        retry_backoff: Duration::from_millis(200),
+        interrupt: None,
+        calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
+        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path()).owned_by(owner)),
+        scenarios: Arc::new(Scenarios::new(&loaded.wall)),
+    };
+    let info = auditwall_harness::load::run_info(loaded, None);
+    let (tx, _rx) = std::sync::mpsc::channel();
+    engine::run(&plan, info, &loaded.wall.secrets, &opts, prober, &tx)
+        .await
+        .results
+}
+
+/// The reference system the loop works on: the one `auditwall up` started, or a private one
+/// for this run (stopped when this is dropped). A user wall brings its own system.
+struct Target {
+    live_layers: Vec<(String, String)>,
+    owner: Option<u32>,
+    hub: Option<String>,
+    _private: Option<PrivateSystem>,
+}
+
+impl Target {
+    fn start(wall: &crate::cli::WallArgs) -> anyhow::Result<Target> {
+        if wall.wall.is_some() {
+            return Ok(Target {
+                live_layers: Vec::new(),
+                owner: None,
+                hub: None,
+                _private: None,
+            });
+        }
+        let dir = std::env::var_os("AUDITWALL_REFERENCE_DIR").map_or_else(
+            || std::path::PathBuf::from(".auditwall/reference"),
+            std::path::PathBuf::from,
+        );
+        if let Some(info) = daemon::read_info(&dir).ok().flatten() {
+            eprintln!(
+                "using the reference system running from {} (pid {})",
+                dir.display(),
+                info.daemon_pid
+            );
+            return Ok(Target {
+                live_layers: vec![("reference".to_string(), info.profile_layer())],
+                owner: Some(info.daemon_pid),
+                hub: Some(info.endpoint("hub")),
+                _private: None,
+            });
+        }
+        let exe = std::env::current_exe()?;
+        eprintln!("starting the reference system ...");
+        let system = PrivateSystem::start(&exe)
+            .map_err(|e| Error::harness(format!("cannot start the reference system: {e}")))?;
+        Ok(Target {
+            live_layers: vec![("reference".to_string(), system.profile_layer())],
+            owner: Some(system.info.daemon_pid),
+            hub: Some(system.info.endpoint("hub")),
+            _private: Some(system),
+        })
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn loop_error(e: LoopError) -> anyhow::Error {
+    match e.kind() {
+        auditwall_loop::Kind::InvalidInput | auditwall_loop::Kind::NotPaused => {
+            Error::spec(e.to_string()).into()
+        }
+        _ => Error::harness(e.to_string()).into(),
+    }
 }

@@ -61,6 +61,14 @@ pub fn passed(run: &RunSummary) -> BTreeMap<String, bool> {
         .collect()
 }
 
+/// Which of these results passed, by id.
+pub fn passed_ids(results: &[crate::result::CheckResult]) -> BTreeMap<String, bool> {
+    results
+        .iter()
+        .map(|r| (r.id.clone(), r.verdict == Verdict::Pass))
+        .collect()
+}
+
 /// Coverage of `surface` by the wall's scenarios, judged against a run's verdicts when given.
 pub fn compute(wall: &Wall, surface: &Surface, run: Option<&BTreeMap<String, bool>>) -> Coverage {
     let claims: Vec<(&str, &[(String, String)])> = wall

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auditwall_probes::Prober;
-use auditwall_spec::{render_duration, Check, CheckKind, Wall};
+use auditwall_spec::{render_duration, CanaryFixture, Check, CheckKind, Tier, Wall};
 use tokio::sync::Notify;
 
 use crate::calibrate::Calibrator;
@@ -67,6 +67,19 @@ pub struct Prover {
     interrupt: Option<Arc<Notify>>,
     poll: Duration,
     patience: Duration,
+}
+
+/// How long a true-negative fixture watches its target stay green under the fault.
+const TRUE_NEGATIVE_WATCH: Duration = Duration::from_secs(3);
+
+/// What one tiered canary fixture showed.
+#[derive(Debug, Clone)]
+pub struct FixtureOutcome {
+    pub id: String,
+    pub tier: Tier,
+    /// The target got the verdict it must (a red one, or stayed green for a true negative).
+    pub caught: bool,
+    pub detail: String,
 }
 
 /// How one check is to be proven, decided before anything is switched on.
@@ -384,6 +397,107 @@ impl Prover {
                 )
             }
             Polled::Interrupted => (proof, Some(Stop::Interrupted)),
+        }
+    }
+
+    /// Runs one tiered canary fixture: with its fault on, does its target get the verdict it
+    /// must? A red expectation (`fail`, `drift`) is caught when the target turns red (the
+    /// same control as `--prove`); `pass` (a T4 true negative) is caught when the target stays
+    /// green for the whole watch. The fault is cleared (journaled first) either way.
+    pub async fn fixture(&self, fixture: &CanaryFixture, prober: &Prober) -> FixtureOutcome {
+        let outcome = |caught: bool, detail: String| FixtureOutcome {
+            id: fixture.id.clone(),
+            tier: fixture.tier,
+            caught,
+            detail,
+        };
+        let Some(check) = self.checks.get(&fixture.target) else {
+            return outcome(
+                false,
+                format!("target `{}` is not in the wall", fixture.target),
+            );
+        };
+        let Some(control) = self.control.clone() else {
+            return outcome(false, "the wall has no `drills.control`".into());
+        };
+        if fixture.expect != "pass" {
+            let (proof, _) = self
+                .run_control(check, &fixture.fault, &control, prober)
+                .await;
+            return match proof.status {
+                ProofStatus::Proven => outcome(true, format!("caught: {}", proof.detail)),
+                _ => outcome(false, format!("ESCAPED: {}", proof.detail)),
+            };
+        }
+        // A true negative: the check must not cry wolf while the unrelated fault is on.
+        if let Polled::Never { last, .. } = self.until(check, false, prober).await {
+            return outcome(false, format!("not green before the fault went in: {last}"));
+        }
+        let url = format!("{}/fault", control.trim_end_matches('/'));
+        let step = |mode: &str| Step::Post {
+            url: url.clone(),
+            body: serde_json::json!({ "mode": mode }).to_string(),
+        };
+        let clear = step("none");
+        let entry = match journal::append(
+            &self.journal,
+            &check.id,
+            &format!("canary {}", fixture.fault),
+            self.owner,
+            clear.clone(),
+        ) {
+            Ok(entry) => entry,
+            Err(e) => return outcome(false, format!("no fault switched on: {e}")),
+        };
+        let watched = match step(&fixture.fault).run(prober, ACTION_TIMEOUT).await {
+            Ok(_) => {
+                let watch = Prover {
+                    patience: self.patience.min(TRUE_NEGATIVE_WATCH),
+                    ..self.clone_settings()
+                };
+                Ok(watch.until(check, true, prober).await)
+            }
+            Err(e) => Err(e),
+        };
+        let cleared = clear.run(prober, ACTION_TIMEOUT).await;
+        if cleared.is_ok() {
+            let _ = journal::remove(&self.journal, entry);
+        }
+        let _ = self.until(check, false, prober).await;
+        match (watched, cleared) {
+            (_, Err(e)) => outcome(
+                false,
+                format!("CLEAR FAILED (the fault stays in the journal): {e}"),
+            ),
+            (Err(e), _) => outcome(false, format!("the fault could not be switched on: {e}")),
+            (Ok(Polled::Seen(at, reason)), _) => outcome(
+                false,
+                format!(
+                    "ESCAPED: turned red after {} under `{}`, a false alarm: {reason}",
+                    render_duration(at),
+                    fixture.fault
+                ),
+            ),
+            (Ok(Polled::Never { polls, .. }), _) => outcome(
+                true,
+                format!("stayed green on {polls} polls under `{}`", fixture.fault),
+            ),
+            (Ok(Polled::Interrupted), _) => outcome(false, "interrupted".into()),
+        }
+    }
+
+    fn clone_settings(&self) -> Prover {
+        Prover {
+            checks: self.checks.clone(),
+            control: self.control.clone(),
+            journal: self.journal.clone(),
+            owner: self.owner,
+            calibrator: self.calibrator.clone(),
+            scenarios: self.scenarios.clone(),
+            redactor: Redactor::new(&[]),
+            interrupt: self.interrupt.clone(),
+            poll: self.poll,
+            patience: self.patience,
         }
     }
 
