@@ -505,10 +505,12 @@ fn io_thread(
             let mut paused = gate.paused.subscribe();
             loop {
                 while *paused.borrow_and_update() {
+                    gate.idle.send_replace(true);
                     if paused.changed().await.is_err() {
                         return;
                     }
                 }
+                gate.idle.send_replace(false);
                 let listener = match tokio::net::TcpListener::bind(("127.0.0.1", watchdog_port)).await {
                     Ok(l) => l,
                     Err(e) => {
@@ -544,6 +546,8 @@ struct WatchdogGate {
     paused: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     /// Bumped each time a fresh watchdog is listening.
     running: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// True while the watchdog is stopped, waiting for the pause to end.
+    idle: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl WatchdogGate {
@@ -551,11 +555,17 @@ impl WatchdogGate {
         WatchdogGate {
             paused: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
             running: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+            idle: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 
-    fn pause(&self) {
+    /// Returns once the watchdog has really stopped (bounded). Without waiting, a fault applied
+    /// in a few milliseconds could end the pause before the watchdog saw it begin; the
+    /// watchdog would then never restart and `resume` would wait out its whole timeout.
+    async fn pause(&self) {
+        let mut idle = self.idle.subscribe();
         self.paused.send_replace(true);
+        let _ = tokio::time::timeout(CONTROL_TIMEOUT, idle.wait_for(|i| *i)).await;
     }
 
     async fn resume(&self) {
@@ -669,7 +679,7 @@ async fn control_api(
                 format!("unknown fault mode `{name}` (known: {})", known.join(", ")),
             );
         };
-        gate.pause();
+        gate.pause().await;
         let answer = ask(&tx, |reply| Request::Fault(fault, reply)).await;
         gate.resume().await;
         match answer {
