@@ -1,0 +1,1 @@
+//! Release bundles that anyone can verify offline.
