@@ -339,6 +339,26 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     // An interrupted drill (Ctrl-C, SIGTERM, the deadline) owes its restore: pay it now,
     // while the system it broke is still there.
     let owed = crate::recover::run(&journal::default_path())?;
+    // Spec-surface coverage, when the wall has a surface and the run had scenarios.
+    let mut summary = summary;
+    if let Some(surface) = &loaded.wall.surface {
+        if summary
+            .results
+            .iter()
+            .any(|r| r.suite == Suite::Scenarios && r.attempts > 0)
+        {
+            let passed = auditwall_harness::coverage::passed_ids(&summary.results);
+            let c = auditwall_harness::coverage::compute(&loaded.wall, surface, Some(&passed));
+            let covered = auditwall_harness::result::CoverageSummary {
+                valid: c.valid,
+                blocked: c.blocked,
+                claimed: c.covered,
+                green: c.green.unwrap_or(0),
+            };
+            terminal.coverage(&covered)?;
+            summary.coverage = Some(covered);
+        }
+    }
     let paths = auditwall_reports::write_all(&summary, &report_dir)
         .with_context(|| format!("writing reports to {}", report_dir.display()))?;
     drop(terminal);

@@ -300,6 +300,7 @@ pub async fn run(
         results: schedule.results.into_iter().flatten().collect(),
         deadline_exceeded,
         interrupted,
+        coverage: None,
     };
     let _ = sink.send(Event::RunFinished {
         summary: summary.clone(),

@@ -769,6 +769,7 @@ mod tests {
             results,
             deadline_exceeded: false,
             interrupted: false,
+            coverage: None,
         };
         let (tx, rx) = std::sync::mpsc::channel();
         let prover = Prover::new(&loaded.wall, journal.to_path_buf(), calibrator)

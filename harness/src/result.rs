@@ -243,6 +243,36 @@ pub struct RunSummary {
     pub deadline_exceeded: bool,
     /// The run was interrupted (Ctrl-C, SIGTERM); unfinished checks carry `Verdict::Error`.
     pub interrupted: bool,
+    /// Spec-surface coverage by this run's scenarios, when the wall has a surface and the run
+    /// had scenarios.
+    pub coverage: Option<CoverageSummary>,
+}
+
+/// How much of the spec surface this run proved (L4-green scenarios).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoverageSummary {
+    /// Valid cells, blocked ones included.
+    pub valid: usize,
+    pub blocked: usize,
+    /// Valid, unblocked cells some scenario claims.
+    pub claimed: usize,
+    /// Of those, the ones a scenario that passed in this run claims.
+    pub green: usize,
+}
+
+impl CoverageSummary {
+    /// What coverage is measured against: valid, unblocked cells.
+    pub fn target(&self) -> usize {
+        self.valid - self.blocked
+    }
+
+    pub fn percent(&self) -> f64 {
+        if self.target() == 0 {
+            100.0
+        } else {
+            self.green as f64 * 100.0 / self.target() as f64
+        }
+    }
 }
 
 impl RunSummary {

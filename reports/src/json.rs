@@ -46,7 +46,22 @@ pub struct JsonReport {
     /// run proved nothing.
     pub state: String,
     pub counts: JsonCounts,
+    /// Spec-surface coverage by the run's scenarios (null when the wall has no surface or the
+    /// run no scenarios).
+    pub coverage: Option<JsonCoverage>,
     pub checks: Vec<JsonCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JsonCoverage {
+    pub valid: usize,
+    pub blocked: usize,
+    /// Valid, unblocked cells: what coverage is measured against.
+    pub target: usize,
+    pub claimed: usize,
+    /// Cells a scenario that passed in this run claims (L4-green).
+    pub green: usize,
+    pub percent: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -229,6 +244,14 @@ impl From<&RunSummary> for JsonReport {
                 blocked: s.count(Verdict::Blocked),
                 flaky: s.flaky(),
             },
+            coverage: s.coverage.map(|c| JsonCoverage {
+                valid: c.valid,
+                blocked: c.blocked,
+                target: c.target(),
+                claimed: c.claimed,
+                green: c.green,
+                percent: c.percent(),
+            }),
             checks: s.results.iter().map(JsonCheck::from).collect(),
         }
     }

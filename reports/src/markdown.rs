@@ -4,7 +4,8 @@
 //! deciding exit codes; it states what the results say.
 
 use auditwall_harness::result::{
-    CheckResult, Finding, FindingStatus, ProofStatus, RunSummary, Timeline, Verdict,
+    CheckResult, CoverageSummary, Finding, FindingStatus, ProofStatus, RunSummary, Timeline,
+    Verdict,
 };
 use auditwall_spec::{render_duration, render_size};
 
@@ -17,6 +18,18 @@ use crate::format::{
 /// check that did not pass cleanly (with reasons), every check's findings (diffs in fenced
 /// `diff` blocks), every drill's measured timeline, the flaky checks, and (for a proved run)
 /// every check's proof.
+/// The coverage of the spec surface in one sentence (terminal and Markdown share it).
+pub fn coverage_sentence(c: &CoverageSummary) -> String {
+    format!(
+        "Spec-surface coverage: {} of {} cells L4-green ({:.1}%); {} claimed by a scenario, {} blocked.",
+        c.green,
+        c.target(),
+        c.percent(),
+        c.claimed,
+        c.blocked
+    )
+}
+
 pub fn render_markdown(summary: &RunSummary) -> String {
     let info = &summary.info;
     let mut md = format!(
@@ -68,6 +81,9 @@ pub fn render_markdown(summary: &RunSummary) -> String {
         summary.flaky()
     ));
     md.push_str(&format!("| **total** | **{}** |\n", summary.results.len()));
+    if let Some(c) = &summary.coverage {
+        md.push_str(&format!("\n{}\n", coverage_sentence(c)));
+    }
 
     let not_passing: Vec<&CheckResult> = summary
         .results

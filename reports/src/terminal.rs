@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use auditwall_harness::event::Event;
 use auditwall_harness::prove::ProofEvent;
 use auditwall_harness::result::{
-    CheckResult, FindingStatus, ProofStatus, RunInfo, RunSummary, Verdict,
+    CheckResult, CoverageSummary, FindingStatus, ProofStatus, RunInfo, RunSummary, Verdict,
 };
 
 use crate::format::{
@@ -131,6 +131,11 @@ impl<W: Write> Terminal<W> {
             }
         }
         self.out.flush()
+    }
+
+    /// The run's spec-surface coverage, one line after the summary.
+    pub fn coverage(&mut self, c: &CoverageSummary) -> io::Result<()> {
+        writeln!(self.out, "  {}", crate::markdown::coverage_sentence(c))
     }
 
     /// The proving phase, after the run: a header, one line per check whose negative control

@@ -543,6 +543,12 @@ pub fn summary() -> RunSummary {
         results,
         deadline_exceeded: true,
         interrupted: false,
+        coverage: Some(auditwall_harness::result::CoverageSummary {
+            valid: 115,
+            blocked: 10,
+            claimed: 42,
+            green: 41,
+        }),
     }
 }
 
@@ -717,6 +723,7 @@ pub fn proved_summary() -> RunSummary {
         results,
         deadline_exceeded: false,
         interrupted: false,
+        coverage: None,
     }
 }
 

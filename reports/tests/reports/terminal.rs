@@ -405,3 +405,21 @@ fn the_proof_progress_line_names_the_fault_and_is_erased() {
         "{out:?}"
     );
 }
+
+#[test]
+fn coverage_is_one_line_after_the_summary() {
+    let mut out = Vec::new();
+    let mut terminal = Terminal::new(&mut out, TermStyle::for_tty(false));
+    let c = auditwall_harness::result::CoverageSummary {
+        valid: 115,
+        blocked: 10,
+        claimed: 42,
+        green: 40,
+    };
+    terminal.coverage(&c).expect("write");
+    drop(terminal);
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        "  Spec-surface coverage: 40 of 105 cells L4-green (38.1%); 42 claimed by a scenario, 10 blocked.\n"
+    );
+}
