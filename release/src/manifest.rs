@@ -204,3 +204,49 @@ fn check_name(name: &str) -> std::result::Result<(), &'static str> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "88a79bd33b420934fe38bd76bdfbf95f7121e5435178b88b030e9f7eb10fe102";
+
+    fn refusal(text: &str) -> String {
+        Manifest::parse(text.as_bytes(), Path::new("MANIFEST"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn parse_reads_back_exactly_what_to_text_writes() {
+        let text = format!("{D}  a.json\n{D}  b b.md\n");
+        let manifest = Manifest::parse(text.as_bytes(), Path::new("MANIFEST")).unwrap();
+        assert_eq!(manifest.entries()[1].name, "b b.md");
+        assert_eq!(manifest.to_text(), text);
+    }
+
+    #[test]
+    fn every_other_spelling_is_refused_with_its_line() {
+        let upper = D.to_uppercase();
+        let cases = [
+            (String::new(), "malformed MANIFEST: MANIFEST: empty, or the last line does not end with a newline"),
+            (format!("{D}  a"), "malformed MANIFEST: MANIFEST: empty, or the last line does not end with a newline"),
+            (format!("{D} *a\n"), "malformed MANIFEST: MANIFEST: line 1: expected `<sha256 hex>  <name>`, found \"88a79bd33b420934fe38bd76bdfbf95f7121e5435178b88b030e9f7eb10fe102 *a\""),
+            (format!("{upper}  a\n"), "malformed MANIFEST: MANIFEST: line 1: \"88A79BD33B420934FE38BD76BDFBF95F7121E5435178B88B030E9F7EB10FE102\" is not 64 lowercase hex digits"),
+            (format!("{D}  b\n{D}  a\n"), "malformed MANIFEST: MANIFEST: line 2: \"a\" is out of order or repeated (names are sorted, each once)"),
+            (format!("{D}  a\n{D}  a\n"), "malformed MANIFEST: MANIFEST: line 2: \"a\" is out of order or repeated (names are sorted, each once)"),
+            (format!("{D}  MANIFEST.sig\n"), "malformed MANIFEST: MANIFEST: line 1: lists MANIFEST.sig, which describes itself"),
+            (format!("{D}  sub/a\n"), "malformed MANIFEST: MANIFEST: line 1: \"sub/a\" is not a plain file name"),
+            (format!("{D}  a\n\n"), "malformed MANIFEST: MANIFEST: line 2: expected `<sha256 hex>  <name>`, found \"\""),
+        ];
+        for (text, message) in cases {
+            assert_eq!(refusal(&text), message, "{text:?}");
+        }
+        assert_eq!(
+            Manifest::parse(b"\xff\n", Path::new("MANIFEST"))
+                .unwrap_err()
+                .to_string(),
+            "malformed MANIFEST: MANIFEST: not UTF-8 text (invalid byte at offset 0)"
+        );
+    }
+}

@@ -240,6 +240,9 @@ fn read_allowed_signers(path: &Path) -> Result<Vec<AllowedSigner>> {
 /// ignoring a restriction would trust more than the file says.
 fn parse_line(line: &str) -> std::result::Result<AllowedSigner, String> {
     let (principals, rest) = split_token(line)?;
+    if rest.is_empty() {
+        return Err("no key after the principals".into());
+    }
     let (namespaces, key_text) = if looks_like_key_type(rest) {
         (None, rest)
     } else {
@@ -309,4 +312,84 @@ fn parse_options(options: &str) -> std::result::Result<Option<Vec<String>>, Stri
         namespaces = Some(list.split(',').map(str::to_string).collect());
     }
     Ok(namespaces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILtSLPOSG3eN4bBJl8HKxtcHPKMixPWEfSHhbkP3Bq3v ed";
+
+    #[test]
+    fn the_allowed_signer_forms_this_crate_and_openssh_write_are_read() {
+        let plain = parse_line(&format!("ops {KEY}")).unwrap();
+        assert_eq!(plain.principals, "ops");
+        assert_eq!(plain.namespaces, None);
+        assert!(plain.allows("anything"));
+        let listed = parse_line(&format!(
+            "ops@lab,ci@lab NAMESPACES=\"git,auditwall-release\" {KEY}"
+        ))
+        .unwrap();
+        assert_eq!(listed.principals, "ops@lab,ci@lab");
+        assert!(listed.allows("auditwall-release"));
+        assert!(!listed.allows("file"));
+        let quoted = parse_line(&format!("\"ops lab\" namespaces=\"file\" {KEY}")).unwrap();
+        assert_eq!(quoted.principals, "ops lab");
+        assert!(!quoted.allows("auditwall-release"));
+    }
+
+    #[test]
+    fn every_unusable_allowed_signer_line_says_why() {
+        let cases = [
+            (format!("ops cert-authority {KEY}"), "option \"cert-authority\" is not supported (only namespaces=\"...\")"),
+            (format!("ops valid-after=\"20240101\",namespaces=\"x\" {KEY}"), "option \"valid-after\" is not supported (only namespaces=\"...\")"),
+            (format!("ops namespaces=file {KEY}"), "namespaces needs a quoted list, found \"file\""),
+            (format!("ops namespaces=\"file {KEY}"), "unterminated quote in \"namespaces=\\\"file ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILtSLPOSG3eN4bBJl8HKxtcHPKMixPWEfSHhbkP3Bq3v ed\""),
+            ("ops".to_string(), "no key after the principals"),
+            ("ops namespaces=\"x\"".to_string(), "no key after the principals"),
+            ("ops ssh-ed25519 AAAA!!".to_string(), "unreadable key: "),
+        ];
+        for (line, why) in cases {
+            let err = parse_line(&line).unwrap_err();
+            assert!(err.starts_with(why), "{line:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_allowed_signers_file_error_names_the_file_and_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("allowed_signers");
+        std::fs::write(
+            &path,
+            format!("# keys\n\nops {KEY}\nci cert-authority {KEY}\n"),
+        )
+        .unwrap();
+        let err = read_allowed_signers(&path).unwrap_err();
+        assert_eq!(err.kind(), Kind::AllowedSigners);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "bad allowed-signers file: {}: line 4: option \"cert-authority\" is not supported \
+                 (only namespaces=\"...\")",
+                path.display()
+            )
+        );
+        std::fs::write(&path, "# nothing yet\n").unwrap();
+        assert_eq!(
+            read_allowed_signers(&path).unwrap_err().to_string(),
+            format!(
+                "bad allowed-signers file: {}: no signer lines",
+                path.display()
+            )
+        );
+        let missing = tmp.path().join("nope");
+        assert_eq!(
+            read_allowed_signers(&missing).unwrap_err().to_string(),
+            format!(
+                "bad allowed-signers file: {}: no such file",
+                missing.display()
+            )
+        );
+    }
 }
