@@ -540,7 +540,7 @@ fn keygen_writes_a_0600_key_openssh_reads_and_never_overwrites() {
     }
 }
 
-/// Makes a key with the real ssh-keygen (`extra` e.g. a passphrase), or None without it.
+/// Makes a key with the real ssh-keygen; `args` choose the type and passphrase.
 fn openssh_key(ssh: &Path, dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     let key = dir.join(name);
     let mut cmd = Command::new(ssh);
@@ -739,5 +739,39 @@ fn a_signed_manifest_that_is_not_sha256sum_format_is_refused() {
         fx.message(&err),
         "malformed MANIFEST: <tmp>/forged/MANIFEST: line 1: \"../report.json\" is not a plain \
          file name"
+    );
+}
+
+#[test]
+fn a_bundle_signed_with_another_key_type_is_refused_naming_it() {
+    let Some((ssh, _)) = tools("a_bundle_signed_with_another_key_type_is_refused_naming_it") else {
+        return;
+    };
+    let fx = Fixture::new();
+    let ecdsa = openssh_key(
+        &ssh,
+        &fx.tmp.path().join("keys"),
+        "ecdsa",
+        &["-t", "ecdsa", "-N", ""],
+    );
+    let pub_text = std::fs::read_to_string(public_key_path(&ecdsa)).unwrap();
+    let allowed = fx.tmp.path().join("ecdsa_signers");
+    std::fs::write(&allowed, format!("{PRINCIPAL} {pub_text}")).unwrap();
+    let copy = fx.copy("ecdsa-signed");
+    let mut cmd = Command::new(&ssh);
+    cmd.args(["-Y", "sign", "-f"])
+        .arg(&ecdsa)
+        .args(["-n", "auditwall-release"]);
+    let (status, out, err) = run(cmd, Some(&copy.join(MANIFEST_FILE)), fx.tmp.path());
+    assert!(status.success(), "ssh-keygen -Y sign: {err}");
+    std::fs::write(copy.join(SIGNATURE_FILE), out).unwrap();
+    let (ok, out) = ssh_verify(&ssh, &copy, &allowed, fx.tmp.path());
+    assert!(ok, "OpenSSH itself accepts this signature: {out}");
+    let err = verify(&copy, &allowed).unwrap_err();
+    assert_eq!(err.kind(), Kind::KeyType);
+    assert_eq!(
+        fx.message(&err),
+        "unsupported key type: <tmp>/ecdsa-signed/MANIFEST.sig: signed with an \
+         ecdsa-sha2-nistp256 key; release signatures are ed25519"
     );
 }
