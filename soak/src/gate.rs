@@ -172,11 +172,14 @@ fn describe_gap(g: &Gap) -> String {
     let (from, to) = (render_instant(g.from_ms), render_instant(g.to_ms));
     match g.kind {
         GapKind::BeforeFirstTick => {
-            format!("gap of {span} from the start at {from} to the first tick (or now) at {to}")
+            format!("gap of {span} from the start at {from} to the first tick at {to}")
         }
         GapKind::BetweenTicks => format!("gap of {span} between the ticks at {from} and {to}"),
         GapKind::SinceLastTick => {
             format!("no tick for {span} since the last one at {from} (now {to})")
+        }
+        GapKind::NoTickYet => {
+            format!("no tick at all in the {span} since the start at {from} (now {to})")
         }
     }
 }

@@ -229,14 +229,6 @@ impl Tick {
         }
         None
     }
-
-    /// Whether the tick counts against the soak: any red check, any non-zero exit, or
-    /// unrecovered memory pressure.
-    pub fn is_clean(&self) -> bool {
-        self.red.is_empty()
-            && self.services_exited_nonzero.is_empty()
-            && !self.memory_pressure_unrecovered
-    }
 }
 
 /// A soak run: what `soak start` recorded.

@@ -52,8 +52,10 @@ pub struct Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GapKind {
-    /// From the soak's start to its first tick (or to now, with no tick yet).
+    /// From the soak's start to its first tick.
     BeforeFirstTick,
+    /// From the soak's start to now: no tick was recorded at all.
+    NoTickYet,
     BetweenTicks,
     /// From the last tick to now.
     SinceLastTick,
@@ -124,7 +126,7 @@ pub(crate) fn summarise(summary: Summary, now_ms: u64, policy: &Policy) -> Statu
         previous = (GapKind::BetweenTicks, tick.at_ms);
     }
     let last_kind = if summary.ticks.is_empty() {
-        GapKind::BeforeFirstTick
+        GapKind::NoTickYet
     } else {
         GapKind::SinceLastTick
     };

@@ -406,3 +406,31 @@ fn status_reports_the_numbers_the_gate_judges() {
     // First window [start, start + 24h): ticks 1..=23; last [now - 24h, now]: 24 ticks.
     assert_eq!(windows, [("hub.state", 23, 24), ("router.chat", 23, 24)]);
 }
+
+#[test]
+fn a_soak_whose_timer_never_fired_fails_on_silence() {
+    let mut soak = soak(0, calm);
+    let report = soak.gate_after(3 * HOUR, &clean_evidence());
+    let failed = failures(&report);
+    assert_eq!(
+        failed[..2],
+        [
+            "days: 0 of 7 full calendar days (UTC) since the start at 2026-11-20T00:00Z; the soak can pass from 2026-11-27T00:00Z",
+            "gaps: no tick at all in the 3h since the start at 2026-11-20T00:00Z (now 2026-11-20T03:00Z) exceeds max_gap 2h",
+        ]
+    );
+    assert_eq!(
+        report.conditions[3].explanation, "all 0 ticks clean",
+        "clean holds vacuously; the gaps condition is what catches silence"
+    );
+}
+
+#[test]
+fn a_late_first_tick_is_a_gap_from_the_start() {
+    let mut soak = soak(SEVEN_DAYS, |n, tick| (n > 2).then_some(tick));
+    let report = soak.gate_after(60_000, &clean_evidence());
+    assert_eq!(
+        failures(&report),
+        ["gaps: gap of 3h from the start at 2026-11-20T00:00Z to the first tick at 2026-11-20T03:00Z exceeds max_gap 2h"]
+    );
+}
