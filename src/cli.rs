@@ -24,6 +24,14 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Undo what an interrupted drill left behind (its restore is in the drill journal).
     Recover,
+    /// Make an ed25519 release signing key (private key mode 0600) and print its
+    /// allowed_signers line.
+    Keygen(KeygenArgs),
+    /// Report bundle commands.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// The Kitchen Loop: the spec surface, its coverage, and the loop's commands.
     Loop {
         #[command(subcommand)]
@@ -67,6 +75,33 @@ pub struct FaultArgs {
     pub mode: String,
     #[command(flatten)]
     pub system: SystemArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where the private key goes (`.pub` beside it)
+    /// [default: $XDG_CONFIG_HOME/auditwall/release_ed25519].
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// The signer's name in the allowed_signers line (e.g. an email address).
+    #[arg(long, default_value = "release@auditwall")]
+    pub principal: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Check a release bundle offline: the SSH signature over MANIFEST and every file's
+    /// sha256; names the file that fails.
+    Verify(ReportVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportVerifyArgs {
+    /// The bundle directory (with MANIFEST and MANIFEST.sig).
+    pub dir: PathBuf,
+    /// An OpenSSH allowed_signers file naming who may sign releases.
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,8 +24,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 
 use crate::cli::{
-    ColorArg, Command, FilterArgs, ListArgs, LoopCommand, ProfileCommand, SeverityArg, SuiteArg,
-    VerifyArgs, WallArgs,
+    ColorArg, Command, FilterArgs, ListArgs, LoopCommand, ProfileCommand, ReportCommand,
+    SeverityArg, SuiteArg, VerifyArgs, WallArgs,
 };
 use crate::exit::Outcome;
 use crate::system;
@@ -35,6 +35,10 @@ pub fn run(cli: crate::cli::Cli) -> anyhow::Result<Outcome> {
         Command::Verify(args) => verify(args),
         Command::Calibrate(args) => crate::calibrate::calibrate(args),
         Command::Recover => crate::recover::recover(),
+        Command::Keygen(args) => crate::release_cmd::keygen(args),
+        Command::Report {
+            command: ReportCommand::Verify(args),
+        } => crate::release_cmd::report_verify(args),
         Command::Loop {
             command: LoopCommand::Plan(args),
         } => crate::loop_cmd::plan(args),

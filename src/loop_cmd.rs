@@ -6,25 +6,18 @@ use std::io::Write;
 use std::path::Path;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use auditwall_harness::calibrate::Calibrator;
 use auditwall_harness::coverage::{self, CellStatus, Coverage};
-use auditwall_harness::drill::Drills;
-use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::journal;
-use auditwall_harness::load::LoadedWall;
-use auditwall_harness::plan::Filter;
 use auditwall_harness::prove::Prover;
 use auditwall_harness::result::{CheckResult, Verdict};
-use auditwall_harness::scenario::Scenarios;
 use auditwall_harness::Error;
 use auditwall_loop::{
     evaluate, kill_switch_engaged, triage, CanaryCount, CycleId, CycleMetrics, Failure, GatePolicy,
     Ledger, LoopError, PhaseStatus, SignatureInputs, Source, Tier, FINDINGS_DIR, KILL_SWITCH_PATH,
 };
 use auditwall_probes::Prober;
-use auditwall_runtime::daemon::{self, PrivateSystem};
 use auditwall_spec::{parse_duration, Suite};
 
 use crate::cli::LoopPlanArgs;
@@ -261,7 +254,7 @@ pub fn run(args: crate::cli::LoopRunArgs) -> anyhow::Result<Outcome> {
     let exercise = parse_duration(&args.exercise)
         .map_err(|e| Error::spec(format!("--exercise {}: {e}", args.exercise)))?;
     crate::recover::before_run()?;
-    let target = Target::start(&args.wall)?;
+    let target = crate::quiet::Target::start(&args.wall)?;
     let (_, loaded) = load_wall_with(&args.wall, target.live_layers.clone())?;
     let surface = loaded.wall.surface.clone().ok_or_else(|| {
         Error::spec("the wall declares no `surface:`; the loop measures coverage against it")
@@ -341,7 +334,14 @@ pub fn run(args: crate::cli::LoopRunArgs) -> anyhow::Result<Outcome> {
         }
         external(&mut ledger, id, "execute", args.execute_cmd.as_deref())?;
         // Regress: every scenario, read from the system as it is.
-        let results = runtime.block_on(regress(&loaded, &prober, target.owner));
+        let results = runtime
+            .block_on(crate::quiet::run(
+                &loaded,
+                vec![Suite::Scenarios],
+                &prober,
+                target.owner,
+            ))?
+            .results;
         let scenarios: Vec<&CheckResult> = results
             .iter()
             .filter(|r| r.suite == Suite::Scenarios)
@@ -583,83 +583,6 @@ fn external(
             PhaseStatus::Failed,
             &format!("{command}: {e}"),
         ),
-    }
-}
-
-/// Runs the wall's scenarios (and what they need) once, quietly.
-async fn regress(loaded: &LoadedWall, prober: &Prober, owner: Option<u32>) -> Vec<CheckResult> {
-    let filter = Filter {
-        suites: vec![Suite::Scenarios],
-        ..Filter::default()
-    };
-    let Ok(plan) = auditwall_harness::plan::plan(&loaded.wall.checks, &filter) else {
-        return Vec::new();
-    };
-    let opts = RunOptions {
-        jobs: loaded.wall.settings.jobs,
-        deadline: loaded.wall.settings.deadline,
-        timeout: None,
-        retries: None,
-        allow_disruptive: false,
-        retry_backoff: Duration::from_millis(200),
-        interrupt: None,
-        calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
-        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path()).owned_by(owner)),
-        scenarios: Arc::new(Scenarios::new(&loaded.wall)),
-    };
-    let info = auditwall_harness::load::run_info(loaded, None);
-    let (tx, _rx) = std::sync::mpsc::channel();
-    engine::run(&plan, info, &loaded.wall.secrets, &opts, prober, &tx)
-        .await
-        .results
-}
-
-/// The reference system the loop works on: the one `auditwall up` started, or a private one
-/// for this run (stopped when this is dropped). A user wall brings its own system.
-struct Target {
-    live_layers: Vec<(String, String)>,
-    owner: Option<u32>,
-    hub: Option<String>,
-    _private: Option<PrivateSystem>,
-}
-
-impl Target {
-    fn start(wall: &crate::cli::WallArgs) -> anyhow::Result<Target> {
-        if wall.wall.is_some() {
-            return Ok(Target {
-                live_layers: Vec::new(),
-                owner: None,
-                hub: None,
-                _private: None,
-            });
-        }
-        let dir = std::env::var_os("AUDITWALL_REFERENCE_DIR").map_or_else(
-            || std::path::PathBuf::from(".auditwall/reference"),
-            std::path::PathBuf::from,
-        );
-        if let Some(info) = daemon::read_info(&dir).ok().flatten() {
-            eprintln!(
-                "using the reference system running from {} (pid {})",
-                dir.display(),
-                info.daemon_pid
-            );
-            return Ok(Target {
-                live_layers: vec![("reference".to_string(), info.profile_layer())],
-                owner: Some(info.daemon_pid),
-                hub: Some(info.endpoint("hub")),
-                _private: None,
-            });
-        }
-        let exe = std::env::current_exe()?;
-        eprintln!("starting the reference system ...");
-        let system = PrivateSystem::start(&exe)
-            .map_err(|e| Error::harness(format!("cannot start the reference system: {e}")))?;
-        Ok(Target {
-            live_layers: vec![("reference".to_string(), system.profile_layer())],
-            owner: Some(system.info.daemon_pid),
-            hub: Some(system.info.endpoint("hub")),
-            _private: Some(system),
-        })
     }
 }
 

@@ -7,7 +7,9 @@ mod exercise;
 mod exit;
 mod loop_cmd;
 mod prove;
+mod quiet;
 mod recover;
+mod release_cmd;
 mod system;
 
 use clap::Parser;
