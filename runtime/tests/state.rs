@@ -94,7 +94,16 @@ fn reused_pids_are_reported_and_never_signalled() {
             .process_group(0)
             .spawn()
             .unwrap();
-        guard.child(child).id()
+        let pid = guard.child(child).id();
+        // spawn returns once exec started; the new command line shows in /proc a moment
+        // later on a loaded machine, and the staleness report quotes it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read(format!("/proc/{pid}/cmdline")).map_or(true, |c| c.is_empty())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        pid
     };
     let gone = {
         let mut child = Command::new("true").spawn().unwrap();
