@@ -672,6 +672,16 @@ impl Ledger {
     pub fn status(&self, now_ms: u64, policy: &Policy) -> Result<Status> {
         let run = self.current_run()?;
         let window = u64::try_from(policy.latency_window.as_millis()).unwrap_or(u64::MAX);
+        if now_ms < run.started_ms {
+            return Err(SoakError::new(
+                Kind::InvalidInput,
+                format_args!(
+                    "now ({now_ms} ms) is before the soak's start ({} ms)",
+                    run.started_ms
+                ),
+            )
+            .at(&self.path));
+        }
         let summary = self.summary(run, now_ms, window)?;
         if let Some(last) = summary.ticks.last().map(|t| t.at_ms) {
             if now_ms < last {
@@ -683,16 +693,6 @@ impl Ledger {
                 )
                 .at(&self.path));
             }
-        }
-        if now_ms < summary.run.started_ms {
-            return Err(SoakError::new(
-                Kind::InvalidInput,
-                format_args!(
-                    "now ({now_ms} ms) is before the soak's start ({} ms)",
-                    summary.run.started_ms
-                ),
-            )
-            .at(&self.path));
         }
         Ok(status::summarise(summary, now_ms, policy))
     }

@@ -269,3 +269,17 @@ fn the_ledger_is_in_wal_mode_with_the_schema_version() {
         .expect("version");
     assert_eq!(version, SCHEMA_VERSION);
 }
+
+#[test]
+fn a_status_before_the_start_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = started(dir.path());
+    let err = ledger
+        .status(START - 1, &Policy::default())
+        .expect_err("before the start");
+    assert_eq!(err.kind(), Kind::InvalidInput);
+    assert!(err.to_string().ends_with(&format!(
+        "now ({} ms) is before the soak's start ({START} ms)",
+        START - 1
+    )));
+}
