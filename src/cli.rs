@@ -24,6 +24,11 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Undo what an interrupted drill left behind (its restore is in the drill journal).
     Recover,
+    /// The soak window: ticks over calendar days and the exit gate.
+    Soak(SoakArgs),
+    /// The release gate: doctor → verify → prove → soak check → docs build, then a signed
+    /// report bundle; one exit code per failing gate.
+    Release(ReleaseArgs),
     /// Make an ed25519 release signing key (private key mode 0600) and print its
     /// allowed_signers line.
     Keygen(KeygenArgs),
@@ -75,6 +80,81 @@ pub struct FaultArgs {
     pub mode: String,
     #[command(flatten)]
     pub system: SystemArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    #[command(subcommand)]
+    pub command: SoakCommand,
+    /// The soak policy (YAML) [default: .auditwall/soak/policy.yaml if it exists, else the
+    /// built-in defaults: 7 days, gaps up to 2h, RSS slope up to 1MiB/day, ...].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// The soak ledger (SQLite) [default: .auditwall/soak/ledger.sqlite].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SoakCommand {
+    /// Start a soak window (the policy's days, or --days).
+    Start {
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Run the wall once (no disruptive checks) and record it as a tick; cron/timer friendly.
+    Tick(WallArgs),
+    /// Tick every --interval until SIGTERM or Ctrl-C (graceful: between ticks).
+    Run {
+        #[command(flatten)]
+        wall: WallArgs,
+        #[arg(long, value_name = "DURATION", default_value = "1h")]
+        interval: String,
+    },
+    /// Elapsed calendar days, ticks, gaps, dirty ticks and trends.
+    Status,
+    /// The exit gate: every condition checked and explained; exit 1 if any fails.
+    Check(WallArgs),
+    /// Print a systemd timer+service, a launchd plist or a crontab line for the ticks.
+    Install(SoakInstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SoakInstallArgs {
+    /// The wall directory the scheduler ticks.
+    pub wall: Option<PathBuf>,
+    /// systemd, launchd or cron.
+    #[arg(long, default_value = "systemd")]
+    pub kind: String,
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub interval: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub wall: WallArgs,
+    /// The version being released, vMAJOR.MINOR.PATCH.
+    #[arg(long)]
+    pub version: String,
+    /// The ed25519 signing key [default: $XDG_CONFIG_HOME/auditwall/release_ed25519].
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Where bundles go: <OUT>/<version>/ [default: .auditwall/releases].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Require the soak window's exit gate under this policy.
+    #[arg(long, value_name = "FILE")]
+    pub soak_policy: Option<PathBuf>,
+    /// The command that builds the docs (run with sh -c); the gate fails if it does.
+    #[arg(long, value_name = "COMMAND")]
+    pub docs_command: Option<String>,
+    /// Run the drills too.
+    #[arg(long)]
+    pub allow_disruptive: bool,
+    /// Print the gates and the bundle path, run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,8 @@ pub fn run(cli: crate::cli::Cli) -> anyhow::Result<Outcome> {
         Command::Calibrate(args) => crate::calibrate::calibrate(args),
         Command::Recover => crate::recover::recover(),
         Command::Keygen(args) => crate::release_cmd::keygen(args),
+        Command::Release(args) => crate::release_cmd::release(args),
+        Command::Soak(args) => crate::soak_cmd::soak(args),
         Command::Report {
             command: ReportCommand::Verify(args),
         } => crate::release_cmd::report_verify(args),
@@ -345,23 +347,9 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let owed = crate::recover::run(&journal::default_path())?;
     // Spec-surface coverage, when the wall has a surface and the run had scenarios.
     let mut summary = summary;
-    if let Some(surface) = &loaded.wall.surface {
-        if summary
-            .results
-            .iter()
-            .any(|r| r.suite == Suite::Scenarios && r.attempts > 0)
-        {
-            let passed = auditwall_harness::coverage::passed_ids(&summary.results);
-            let c = auditwall_harness::coverage::compute(&loaded.wall, surface, Some(&passed));
-            let covered = auditwall_harness::result::CoverageSummary {
-                valid: c.valid,
-                blocked: c.blocked,
-                claimed: c.covered,
-                green: c.green.unwrap_or(0),
-            };
-            terminal.coverage(&covered)?;
-            summary.coverage = Some(covered);
-        }
+    summary.coverage = auditwall_harness::coverage::of_run(&loaded.wall, &summary.results);
+    if let Some(c) = &summary.coverage {
+        terminal.coverage(c)?;
     }
     let paths = auditwall_reports::write_all(&summary, &report_dir)
         .with_context(|| format!("writing reports to {}", report_dir.display()))?;

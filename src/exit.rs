@@ -7,16 +7,28 @@
 //! | 2 | the wall is wrong: spec, profile, filter or usage error |
 //! | 3 | the harness could not run a check (`error` verdict) or could not work at all |
 //! | 4 | the run deadline was exhausted, or the run was interrupted (Ctrl-C, SIGTERM); partial results were still written |
+//!
+//! `auditwall release` stops at the first red gate, each with its own code: 10 doctor,
+//! 11 verify, 12 prove, 13 soak, 14 docs, 15 bundle (writing or signing). Bad input is 2 as
+//! everywhere.
 
 use auditwall_harness::result::{CheckResult, ProofStatus, RunSummary, Verdict};
 use auditwall_harness::{Error, ErrorKind};
 use auditwall_spec::Severity;
+
+use crate::release_cmd::Gate;
 
 pub const GREEN: u8 = 0;
 pub const SYSTEM_WRONG: u8 = 1;
 pub const WALL_WRONG: u8 = 2;
 pub const HARNESS_ERROR: u8 = 3;
 pub const DEADLINE: u8 = 4;
+pub const RELEASE_DOCTOR: u8 = 10;
+pub const RELEASE_VERIFY: u8 = 11;
+pub const RELEASE_PROVE: u8 = 12;
+pub const RELEASE_SOAK: u8 = 13;
+pub const RELEASE_DOCS: u8 = 14;
+pub const RELEASE_BUNDLE: u8 = 15;
 
 /// What a command produced when it did not fail outright.
 pub enum Outcome {
@@ -28,11 +40,24 @@ pub enum Outcome {
     Findings {
         failed: usize,
     },
+    /// `release`: the first gate that failed, or none.
+    Release {
+        failed: Option<Gate>,
+    },
 }
 
 pub fn code(outcome: &anyhow::Result<Outcome>) -> u8 {
     match outcome {
         Ok(Outcome::Done) => GREEN,
+        Ok(Outcome::Release { failed }) => match failed {
+            None => GREEN,
+            Some(Gate::Doctor) => RELEASE_DOCTOR,
+            Some(Gate::Verify) => RELEASE_VERIFY,
+            Some(Gate::Prove) => RELEASE_PROVE,
+            Some(Gate::Soak) => RELEASE_SOAK,
+            Some(Gate::Docs) => RELEASE_DOCS,
+            Some(Gate::Bundle) => RELEASE_BUNDLE,
+        },
         Ok(Outcome::Findings { failed }) => {
             if *failed == 0 {
                 GREEN

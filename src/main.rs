@@ -10,6 +10,7 @@ mod prove;
 mod quiet;
 mod recover;
 mod release_cmd;
+mod soak_cmd;
 mod system;
 
 use clap::Parser;

@@ -25,6 +25,17 @@ pub async fn run(
     prober: &Prober,
     owner: Option<u32>,
 ) -> Result<RunSummary, Error> {
+    run_allowing(loaded, suites, prober, owner, false).await
+}
+
+/// [`run`], with disruptive checks (drills) allowed or not.
+pub async fn run_allowing(
+    loaded: &LoadedWall,
+    suites: Vec<Suite>,
+    prober: &Prober,
+    owner: Option<u32>,
+    allow_disruptive: bool,
+) -> Result<RunSummary, Error> {
     let filter = Filter {
         suites,
         ..Filter::default()
@@ -35,7 +46,7 @@ pub async fn run(
         deadline: loaded.wall.settings.deadline,
         timeout: None,
         retries: None,
-        allow_disruptive: false,
+        allow_disruptive,
         retry_backoff: Duration::from_millis(200),
         interrupt: None,
         calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),

@@ -129,3 +129,24 @@ pub fn compute(wall: &Wall, surface: &Surface, run: Option<&BTreeMap<String, boo
     }
     coverage
 }
+
+/// The run's coverage summary, when the wall has a surface and the run had scenarios.
+pub fn of_run(
+    wall: &Wall,
+    results: &[crate::result::CheckResult],
+) -> Option<crate::result::CoverageSummary> {
+    let surface = wall.surface.as_ref()?;
+    let ran = results
+        .iter()
+        .any(|r| r.suite == auditwall_spec::Suite::Scenarios && r.attempts > 0);
+    if !ran {
+        return None;
+    }
+    let c = compute(wall, surface, Some(&passed_ids(results)));
+    Some(crate::result::CoverageSummary {
+        valid: c.valid,
+        blocked: c.blocked,
+        claimed: c.covered,
+        green: c.green.unwrap_or(0),
+    })
+}

@@ -23,5 +23,5 @@ pub use json::{
     JsonUnaffected, SCHEMA_VERSION,
 };
 pub use junit::write_junit;
-pub use markdown::render_markdown;
+pub use markdown::{coverage_sentence, render_markdown};
 pub use terminal::{TermStyle, Terminal};
