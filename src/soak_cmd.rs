@@ -131,7 +131,9 @@ fn tick(wall: &crate::cli::WallArgs) -> anyhow::Result<Tick> {
     let suites = vec![Suite::Probes, Suite::Calibration, Suite::Scenarios];
     let summary = runtime.block_on(crate::quiet::run(&loaded, suites, &prober, target.owner))?;
     let samples = samples(&loaded);
-    Ok(to_tick(&summary, &loaded.wall_digest, samples))
+    let mut tick = to_tick(&summary, &loaded.wall_digest, samples);
+    tick.services_exited_nonzero = exited(&loaded);
+    Ok(tick)
 }
 
 fn to_tick(summary: &RunSummary, digest: &str, samples: BTreeMap<String, Resources>) -> Tick {
@@ -232,6 +234,21 @@ fn samples(loaded: &LoadedWall) -> BTreeMap<String, Resources> {
         );
     }
     out
+}
+
+/// Declared services whose pid file names a process that is gone: they died without being
+/// stopped (a stop removes the pid file), which the gate counts as exiting non-zero.
+fn exited(loaded: &LoadedWall) -> BTreeSet<String> {
+    loaded
+        .wall
+        .services
+        .iter()
+        .filter_map(|(name, spec)| {
+            let text = std::fs::read_to_string(spec.pid_file.as_ref()?).ok()?;
+            let pid = text.trim().parse::<u32>().ok()?;
+            (!Path::new(&format!("/proc/{pid}")).exists()).then(|| name.clone())
+        })
+        .collect()
 }
 
 /// Critical memory pressure: the kernel's PSI says every task stalled on memory for more than
