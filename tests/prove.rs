@@ -205,14 +205,14 @@ fn verify_prove_reports_every_reference_canary_proven() {
     }
     // Every canary of the reference wall: 13 probes, the calibration check, and the goodnight
     // scenario (its door is only seen unlocked at L4).
-    assert_eq!(proven, 15, "{report}");
+    assert_eq!(proven, 21, "{report}");
     assert_eq!(check(&report, "hub.goodnight")["proof"]["status"], "proven");
     assert_eq!(
         check(&report, "reference.configs")["proof"]["fault"],
         "config-drift"
     );
     assert!(
-        out.stdout.contains("proof: 15 proven, 0 vacuous, "),
+        out.stdout.contains("proof: 21 proven, 0 vacuous, "),
         "{}",
         out.stdout
     );

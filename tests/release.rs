@@ -87,7 +87,7 @@ fn a_release_bundle_verifies_with_openssh_and_any_changed_byte_is_caught() {
     );
     let notes = std::fs::read_to_string(bundle.join("release-notes.md")).expect("notes");
     assert!(
-        notes.contains("Negative controls: 15 of 15 proven."),
+        notes.contains("Negative controls: 21 of 21 proven."),
         "{notes}"
     );
     assert!(notes.contains("Spec-surface coverage: "), "{notes}");

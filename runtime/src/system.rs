@@ -184,10 +184,15 @@ pub enum Fault {
     /// hub: a seam bug. goodnight toggles each door instead of locking it, so each action is
     /// right on its own but `lock door.front` then goodnight leaves the front door unlocked.
     SeamBug,
+    /// A service stops (until the watchdog restarts it, or `none`): the plainest outage, the
+    /// negative control of every health and state probe.
+    PrimaryDown,
+    RouterDown,
+    HubDown,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 14] = [
         Fault::None,
         Fault::HangChat,
         Fault::WrongAnswer,
@@ -199,6 +204,9 @@ impl Fault {
         Fault::StaleBinary,
         Fault::SilentFailover,
         Fault::SeamBug,
+        Fault::PrimaryDown,
+        Fault::RouterDown,
+        Fault::HubDown,
     ];
 
     pub fn name(self) -> &'static str {
@@ -214,6 +222,9 @@ impl Fault {
             Fault::StaleBinary => "stale-binary",
             Fault::SilentFailover => "silent-failover",
             Fault::SeamBug => "seam-bug",
+            Fault::PrimaryDown => "primary-down",
+            Fault::RouterDown => "router-down",
+            Fault::HubDown => "hub-down",
         }
     }
 
@@ -272,6 +283,9 @@ pub struct ReferenceSystem {
     exe: PathBuf,
     source_exe: PathBuf,
     crash_loop: bool,
+    /// Services a `*-down` fault keeps down: restarts (the watchdog's) are refused until
+    /// `none`, so the outage lasts until it is cleared.
+    held_down: std::collections::BTreeSet<String>,
     primary_proxy: FaultProxy,
 }
 
@@ -307,6 +321,7 @@ impl ReferenceSystem {
             exe,
             source_exe: source_exe.to_path_buf(),
             crash_loop: false,
+            held_down: Default::default(),
             primary_proxy,
         };
         for service in SERVICES {
@@ -374,6 +389,13 @@ impl ReferenceSystem {
     /// Stops (if running) and starts a service again; used by the watchdog.
     pub fn restart(&mut self, service: &str) -> Result<(), RuntimeError> {
         Self::known(service)?;
+        if self.held_down.contains(service) {
+            return Err(RuntimeError::service(
+                RuntimeErrorKind::Io,
+                service,
+                "held down by a fault (clear it with `auditwall fault none`)",
+            ));
+        }
         self.halt(service)?;
         self.spawn_service(service).map(|_| ())
     }
@@ -449,6 +471,17 @@ impl ReferenceSystem {
             Fault::SuccessFalse => self.admin("hub", "success_false"),
             Fault::GoodnightNoLock => self.admin("hub", "goodnight_no_lock"),
             Fault::SeamBug => self.admin("hub", "seam"),
+            Fault::PrimaryDown | Fault::RouterDown | Fault::HubDown => {
+                let service = match fault {
+                    Fault::PrimaryDown => "model-primary",
+                    Fault::RouterDown => "router",
+                    _ => "hub",
+                };
+                self.stop_service(service)?;
+                Ok(format!(
+                    "{service} stopped (the watchdog will restart it; `none` restarts it at once)"
+                ))
+            }
             Fault::ConfigDrift => {
                 // A realistic silent drift: someone shortened the primary's timeout by hand.
                 let path = self.layout.config_dir().join("router.yaml");
@@ -525,6 +558,7 @@ impl ReferenceSystem {
         render_configs(&self.layout, &self.ports)?;
         self.set_primary_proxy(Mode::Pass)?;
         self.crash_loop = false;
+        self.held_down.clear();
         let mut restarted = Vec::new();
         if self
             .supervisor
@@ -783,6 +817,9 @@ mod tests {
                 "stale-binary",
                 "silent-failover",
                 "seam-bug",
+                "primary-down",
+                "router-down",
+                "hub-down",
             ]
         );
         for fault in Fault::ALL {

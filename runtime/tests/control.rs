@@ -382,7 +382,7 @@ fn the_primary_proxy_mode_is_set_through_the_control_api() {
             400,
             "unknown fault mode `refuse` (known: none, hang-chat, wrong-answer, success-false, \
              goodnight-no-lock, config-drift, crash-loop, port-hijack, stale-binary, silent-failover, \
-             seam-bug)"
+             seam-bug, primary-down, router-down, hub-down)"
         )
     );
     let clear = system.control("POST", "/fault", Some(r#"{"mode":"none"}"#));
