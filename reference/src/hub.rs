@@ -194,6 +194,28 @@ fn lock(hub: &Shared) -> std::sync::MutexGuard<'_, Hub> {
     hub.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Runs `work` with the hub locked, on the blocking thread pool, never on an async worker.
+///
+/// A change holds the lock through its fsyncs, which take a millisecond on an idle disk and
+/// hundreds on a busy one. A worker thread blocked in one (or waiting for the lock behind
+/// one) starves the other requests queued on it, `/health` included: measured under the
+/// Kitchen Loop exerciser, the watchdog's 500 ms health probe timed out and it restarted a
+/// healthy hub, dropping every connection (docs/performance.md, "Kitchen Loop exercise").
+async fn locked<T: Send + 'static>(
+    hub: &Shared,
+    work: impl FnOnce(&mut Hub) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let hub = hub.clone();
+    tokio::task::spawn_blocking(move || work(&mut lock(&hub)))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the hub failed while handling this request: {e}"),
+            )
+        })
+}
+
 /// The state every hub starts in: lights on, doors unlocked, so goodnight has work to do.
 fn initial_entities() -> BTreeMap<&'static str, Entity> {
     BTreeMap::from([
@@ -402,21 +424,26 @@ impl Home {
     }
 }
 
-async fn state(State(hub): State<Shared>) -> Json<serde_json::Map<String, Value>> {
-    Json(lock(&hub).home.flat_state(None))
+async fn state(
+    State(hub): State<Shared>,
+) -> Result<Json<serde_json::Map<String, Value>>, ApiError> {
+    locked(&hub, |hub| Json(hub.home.flat_state(None))).await
 }
 
-async fn events(State(hub): State<Shared>) -> Json<Value> {
-    Json(json!({ "events": lock(&hub).home.events.snapshot() }))
+async fn events(State(hub): State<Shared>) -> Result<Json<Value>, ApiError> {
+    locked(&hub, |hub| {
+        Json(json!({ "events": hub.home.events.snapshot() }))
+    })
+    .await
 }
 
-async fn get_fault(State(hub): State<Shared>) -> Json<Value> {
-    api::fault_body(lock(&hub).fault)
+async fn get_fault(State(hub): State<Shared>) -> Result<Json<Value>, ApiError> {
+    locked(&hub, |hub| api::fault_body(hub.fault)).await
 }
 
 async fn set_fault(State(hub): State<Shared>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let mode = api::parse_fault::<HubFault>(&body)?;
-    lock(&hub).fault = mode;
+    locked(&hub, move |hub| hub.fault = mode).await?;
     Ok(api::fault_body(mode))
 }
 
@@ -438,14 +465,17 @@ async fn action(State(hub): State<Shared>, body: Bytes) -> Result<Json<Value>, A
             ),
         )
     })?;
-    let mut hub = lock(&hub);
+    locked(&hub, move |hub| act(hub, &request)).await?
+}
+
+fn act(hub: &mut Hub, request: &ActionRequest) -> Result<Json<Value>, ApiError> {
     let Some((&id, entity)) = hub.home.entities.get_key_value(request.entity.as_str()) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("unknown entity \"{}\"", request.entity),
         ));
     };
-    let new = apply(entity, &request)?;
+    let new = apply(entity, request)?;
     if hub.fault == HubFault::SuccessFalse {
         return Ok(Json(json!({ "success": false, "error": BUSY })));
     }
@@ -521,7 +551,10 @@ fn apply(entity: &Entity, request: &ActionRequest) -> Result<Entity, ApiError> {
 }
 
 async fn reset(State(hub): State<Shared>) -> Result<Json<Value>, ApiError> {
-    let mut hub = lock(&hub);
+    locked(&hub, reset_home).await?
+}
+
+fn reset_home(hub: &mut Hub) -> Result<Json<Value>, ApiError> {
     hub.commit(|home| {
         for (id, entity) in initial_entities() {
             home.set(id, entity, "admin.reset");
@@ -534,7 +567,10 @@ async fn reset(State(hub): State<Shared>) -> Result<Json<Value>, ApiError> {
 }
 
 async fn goodnight(State(hub): State<Shared>) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let mut hub = lock(&hub);
+    locked(&hub, run_goodnight).await?
+}
+
+fn run_goodnight(hub: &mut Hub) -> Result<(StatusCode, Json<Value>), ApiError> {
     if hub.fault == HubFault::SuccessFalse {
         return Ok((
             StatusCode::ACCEPTED,
