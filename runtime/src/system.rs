@@ -478,9 +478,8 @@ impl ReferenceSystem {
                     _ => "hub",
                 };
                 self.stop_service(service)?;
-                Ok(format!(
-                    "{service} stopped (the watchdog will restart it; `none` restarts it at once)"
-                ))
+                self.held_down.insert(service.to_string());
+                Ok(format!("{service} stopped and held down until `none`"))
             }
             Fault::ConfigDrift => {
                 // A realistic silent drift: someone shortened the primary's timeout by hand.

@@ -485,3 +485,31 @@ fn a_corrupt_hub_state_file_keeps_the_hub_down_with_a_clear_log_line() {
         "the hub never overwrites a file it could not read"
     );
 }
+
+#[test]
+fn a_down_fault_holds_its_service_down_against_the_watchdog_until_none() {
+    let system = System::start();
+    system.watchdog_settles("hub");
+    let down = system.control("POST", "/fault", Some(r#"{"mode":"hub-down"}"#));
+    assert_eq!(
+        (down.status, down.body.as_str()),
+        (200, "hub stopped and held down until `none`")
+    );
+    // The watchdog tries to restart it (its restart count rises) and is refused: the hub
+    // stays down for as long as the fault is on.
+    let retried = eventually(SETTLE, || {
+        system.watchdog("hub")["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("held down by a fault"))
+    });
+    assert!(
+        retried,
+        "the watchdog never tried: {}",
+        system.watchdog("hub")
+    );
+    assert_eq!(system.service("hub")["running"], false);
+    let clear = system.control("POST", "/fault", Some(r#"{"mode":"none"}"#));
+    assert_eq!(clear.status, 200, "{clear:?}");
+    assert_eq!(system.service("hub")["running"], true);
+    assert_eq!(system.call("hub", "GET", "/health", None).status, 200);
+}
