@@ -61,6 +61,18 @@ echo "== exerciser: $WHO, ${SECS}s, seed $SEED, hub $HUB (pid $HUB_PID)"
 cat "$WORK/out.txt"
 [ -s "$WORK/err.txt" ] && tail -n 3 "$WORK/err.txt"
 echo "exit status: $STATUS"
+# A run that errors is explained, not guessed at: did the hub restart under it?
+WATCHDOG="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ports"]["watchdog"])' "$DIR/system.json")"
+echo "hub pid at start $HUB_PID, at end $(cat "$DIR/run/hub.pid" 2>/dev/null || echo none); watchdog: $(python3 - "$WATCHDOG" <<'PY'
+import json, sys, urllib.request
+try:
+    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/status", timeout=5) as r:
+        hub = [s for s in json.load(r)["services"] if s["name"] == "hub"][0]
+    print(f"hub {hub['state']}, {hub['restarts']} restarts, last error {hub['last_error']}")
+except Exception as e:
+    print(f"unreadable ({e})")
+PY
+)"
 python3 - "$WORK/rss.csv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
@@ -70,5 +82,8 @@ if not rows:
 for col, name in (("exerciser_kib", "exerciser"), ("hub_kib", "hub")):
     v = [int(r[col]) for r in rows]
     print(f"RSS {name:<9} first {v[0]/1024:6.1f} MiB (t={rows[0]['t_s']}s)  last {v[-1]/1024:6.1f} MiB (t={rows[-1]['t_s']}s)  max {max(v)/1024:6.1f} MiB  ({len(v)} samples)")
+    # The curve's shape (growing or levelling off), at tenths of the run.
+    marks = sorted({round(i * (len(v) - 1) / 10) for i in range(11)})
+    print("    curve: " + "  ".join(f"{rows[i]['t_s']}s {v[i]/1024:.1f}" for i in marks))
 PY
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
