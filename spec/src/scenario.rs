@@ -400,6 +400,7 @@ pub(crate) fn validate_scenarios(
     observers: &BTreeMap<String, Observer>,
     root_path: &str,
 ) -> Vec<SpecError> {
+    let mut open_cells: Option<Vec<crate::surface::Cell>> = None;
     let mut errors = Vec::new();
     let probes: Vec<&str> = checks
         .iter()
@@ -470,12 +471,15 @@ pub(crate) fn validate_scenarios(
                     }
                 }
                 if ok {
-                    let cells = surface.cells();
-                    let matching: Vec<_> = cells.iter().filter(|c| covers(cell, c)).collect();
-                    if !matching
-                        .iter()
-                        .any(|c| surface.is_valid(c) && surface.blocked(c).is_none())
-                    {
+                    // Enumerated once for the whole wall: a surface can have many cells.
+                    let open = open_cells.get_or_insert_with(|| {
+                        surface
+                            .cells()
+                            .into_iter()
+                            .filter(|c| surface.is_valid(c) && surface.blocked(c).is_none())
+                            .collect::<Vec<_>>()
+                    });
+                    if !open.iter().any(|c| covers(cell, c)) {
                         errors.push(SpecError::at(
                             SpecErrorKind::Invalid,
                             origin,
