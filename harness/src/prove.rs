@@ -511,9 +511,11 @@ impl Prover {
         // and then sleeps until the next poll or returns.
         loop {
             let started = Instant::now();
+            // An interrupt that is already in wins over a poll that happens to be ready too.
             let (verdict, reason) = tokio::select! {
-                polled = self.once(check, prober) => polled,
+                biased;
                 _ = self.interrupted() => return Polled::Interrupted,
+                polled = self.once(check, prober) => polled,
             };
             polls += 1;
             let red = matches!(verdict, Verdict::Fail | Verdict::Drift);
@@ -528,8 +530,9 @@ impl Prover {
                 };
             }
             tokio::select! {
-                _ = tokio::time::sleep_until((started + self.poll).into()) => {}
+                biased;
                 _ = self.interrupted() => return Polled::Interrupted,
+                _ = tokio::time::sleep_until((started + self.poll).into()) => {}
             }
         }
     }
