@@ -9,10 +9,8 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use auditwall_harness::Error;
 use auditwall_kitchen::{ErrorKind, Options, Progress};
-use auditwall_runtime::daemon::{self, PrivateSystem};
 use auditwall_spec::parse_duration;
 
 use crate::exit::Outcome;
@@ -42,29 +40,18 @@ pub fn exercise(
     });
     let findings = findings.unwrap_or_else(|| PathBuf::from(FINDINGS));
 
-    // Dropped (and so stopped) on every way out, errors included.
-    let mut private = None;
-    let shared_dir = std::env::var_os("AUDITWALL_REFERENCE_DIR")
-        .map_or_else(|| PathBuf::from(".auditwall/reference"), PathBuf::from);
-    let hub = match daemon::read_info(&shared_dir).ok().flatten() {
-        Some(info) => {
-            eprintln!(
-                "using the reference system running from {} (pid {}); its hub is reset before every sequence and left in its default state",
-                shared_dir.display(),
-                info.daemon_pid
-            );
-            info.endpoint("hub")
-        }
-        None => {
-            let exe = std::env::current_exe().context("cannot find the auditwall executable")?;
-            eprintln!("starting the reference system ...");
-            let started = PrivateSystem::start(&exe)
-                .map_err(|e| Error::harness(format!("cannot start the reference system: {e}")))?;
-            let hub = started.info.endpoint("hub");
-            private = Some(started);
-            hub
-        }
+    // The reference system `verify` would target (the `up` one, else a private one that is
+    // stopped when `target` is dropped, on every way out).
+    let wall = crate::cli::WallArgs {
+        wall: None,
+        profiles: Vec::new(),
     };
+    let target = crate::quiet::Target::start(&wall)?;
+    let hub = target
+        .hub
+        .clone()
+        .ok_or_else(|| Error::harness("the reference system has no hub"))?;
+    eprintln!("the hub is reset before every sequence and left in its default state");
 
     let live = std::io::stderr().is_terminal();
     let mut progress = |p: &Progress| {
@@ -83,9 +70,7 @@ pub fn exercise(
     if live {
         eprint!("\r\x1b[2K");
     }
-    if let Some(Err(e)) = private.map(PrivateSystem::stop) {
-        eprintln!("warning: stopping the reference system: {e}");
-    }
+    drop(target);
     // The kitchen's messages already carry their cause.
     let summary = result.map_err(|e| match e.kind {
         ErrorKind::Usage => Error::spec(e.to_string()),
