@@ -353,7 +353,10 @@ fn run_inner(dir: &Path, watch_pid: Option<u32>) -> Result<(), RuntimeError> {
     let mut system = ReferenceSystem::start(&exe, layout.clone(), ports.clone())?;
 
     let (tx, rx) = mpsc::channel::<Request>();
-    let watchdog_port = ports.get("watchdog");
+    // Both listeners are bound before the system is announced ready: a caller that reads the
+    // info file may call the watchdog at once. The watchdog's socket stays bound across its
+    // pauses, so a request during a fault waits for the fresh watchdog instead of being refused.
+    let watchdog_listener = bind(ports.get("watchdog"))?;
     let control_listener = bind(ports.get("control"))?;
     let watchdog_config = read_watchdog_config(&layout)?;
     let io_tx = tx.clone();
@@ -363,7 +366,7 @@ fn run_inner(dir: &Path, watch_pid: Option<u32>) -> Result<(), RuntimeError> {
             io_thread(
                 io_tx,
                 watchdog_config,
-                watchdog_port,
+                watchdog_listener,
                 control_listener,
                 watch_pid,
             )
@@ -456,7 +459,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), RuntimeError> {
 fn io_thread(
     tx: mpsc::Sender<Request>,
     watchdog_config: WatchdogConfig,
-    watchdog_port: u16,
+    watchdog_listener: TcpListener,
     control_listener: TcpListener,
     watch_pid: Option<u32>,
 ) {
@@ -511,10 +514,10 @@ fn io_thread(
                     }
                 }
                 gate.idle.send_replace(false);
-                let listener = match tokio::net::TcpListener::bind(("127.0.0.1", watchdog_port)).await {
+                let listener = match watchdog_listener.try_clone().and_then(tokio::net::TcpListener::from_std) {
                     Ok(l) => l,
                     Err(e) => {
-                        eprintln!("watchdog cannot listen on 127.0.0.1:{watchdog_port}: {e}");
+                        eprintln!("watchdog cannot take its listener: {e}");
                         return;
                     }
                 };

@@ -513,3 +513,13 @@ fn a_down_fault_holds_its_service_down_against_the_watchdog_until_none() {
     assert_eq!(system.service("hub")["running"], true);
     assert_eq!(system.call("hub", "GET", "/health", None).status, 200);
 }
+
+/// Regression: the watchdog's socket was bound after the system announced itself ready, so
+/// a first call could be refused (a CI run failed on exactly that).
+#[test]
+fn the_watchdog_answers_as_soon_as_the_system_is_announced_ready() {
+    let system = System::start();
+    let status = http_call(system.port("watchdog"), "GET", "/status", None, REQUEST)
+        .expect("the watchdog listens before the info file is written");
+    assert_eq!(status.status, 200, "{status:?}");
+}
