@@ -76,8 +76,8 @@ pub struct SystemArgs {
 #[derive(Debug, Args)]
 pub struct FaultArgs {
     /// none, hang-chat, wrong-answer, success-false, goodnight-no-lock, config-drift,
-    /// crash-loop, port-hijack, stale-binary, silent-failover, seam-bug, primary-down,
-    /// router-down, hub-down
+    /// crash-loop, port-hijack, stale-binary, silent-failover, seam-bug, lost-writes,
+    /// crosstalk, primary-down, router-down, hub-down
     pub mode: String,
     #[command(flatten)]
     pub system: SystemArgs,

@@ -356,8 +356,10 @@ struct Layers {
     l4: Option<String>,
 }
 
-/// One observer's judgement: every expected key has its value, and (unless `others: any`)
-/// every other key is as it was; a conserving claim wants every key as it was.
+/// One observer's judgement: every expected key has its value, at least one of them by a
+/// change (a claim whose state was already there before the act proves nothing about the
+/// act), and (unless `others: any`) every other key is as it was; a conserving claim wants
+/// every key as it was.
 fn judge_delta(
     delta: &Delta,
     before: &BTreeMap<String, J>,
@@ -376,10 +378,21 @@ fn judge_delta(
             wrong.push(format!("{glob} matches nothing"));
         }
     }
+    let expected = |key: &String| delta.expect.iter().any(|(g, _, _)| glob_match(g, key));
+    let changed = after
+        .iter()
+        .any(|(k, v)| expected(k) && before.get(k).is_none_or(|was| !same(was, v)));
+    if wrong.is_empty() && !delta.expect.is_empty() && !changed {
+        wrong.push(
+            "nothing it expects changed: every expected key already had its value before the act \
+             (the act did nothing, or the setup did not arrange the state the claim starts from)"
+                .to_string(),
+        );
+    }
     if delta.conserve || delta.others_unchanged {
         let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
         for key in keys {
-            if delta.expect.iter().any(|(g, _, _)| glob_match(g, key)) {
+            if expected(key) {
                 continue;
             }
             let (was, now) = (before.get(key), after.get(key));

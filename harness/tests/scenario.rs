@@ -175,6 +175,26 @@ async fn a_change_nobody_asked_for_breaks_nothing_else_changed() {
 }
 
 #[tokio::test]
+async fn a_claim_whose_state_was_there_before_the_act_proves_nothing_and_fails() {
+    // The hall light is on before the lock, so seeing it on afterwards says nothing.
+    let scenario = LOCK
+        .replace("TRIBUNAL ", "others: any, ")
+        .replace("door.front.locked: true", "light.hall.on: true");
+    let r = run(Lie::None, &scenario).await;
+    assert_eq!(r.verdict, Verdict::Fail);
+    let nothing = "nothing it expects changed: every expected key already had its value before the act (the act did nothing, or the setup did not arrange the state the claim starts from)";
+    assert_eq!(
+        r.message.as_deref(),
+        Some(
+            format!(
+                "L4: home.state: {nothing}; home.events: {nothing} (window 300ms) (L1–L3 passed)"
+            )
+            .as_str()
+        )
+    );
+}
+
+#[tokio::test]
 async fn a_scenario_that_never_acts_is_incomplete_not_green() {
     let scenario = "  - id: lock\n    compile: { entities: [door.front.locked] }\n    execute: [home.health]\n";
     let r = run(Lie::None, scenario).await;

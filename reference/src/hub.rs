@@ -69,6 +69,16 @@ pub enum HubFault {
     /// but `lock door.front` then goodnight leaves the front door unlocked (as does a
     /// second goodnight). Only a check of action *sequences* against a model finds it.
     Seam,
+    /// Lost writes: actions and goodnight answer success — an action's reply even shows the
+    /// state it would have produced — and change nothing. Only a check of the state itself
+    /// (L4) sees it.
+    LostWrites,
+    /// Crosstalk: every command the hub receives (`/actions`, goodnight), accepted or
+    /// refused, also reaches the thermostat's sensor afterwards, whose current reading jumps
+    /// by half a degree (wrapping from the top of the thermostat's range to the bottom). No
+    /// action sets that reading, so no command can mask it. Only a check that nothing *else*
+    /// changed sees it.
+    Crosstalk,
 }
 
 impl FaultMode for HubFault {
@@ -77,6 +87,8 @@ impl FaultMode for HubFault {
         HubFault::GoodnightNoLock,
         HubFault::SuccessFalse,
         HubFault::Seam,
+        HubFault::LostWrites,
+        HubFault::Crosstalk,
     ];
 
     fn name(self) -> &'static str {
@@ -85,6 +97,8 @@ impl FaultMode for HubFault {
             HubFault::GoodnightNoLock => "goodnight_no_lock",
             HubFault::SuccessFalse => "success_false",
             HubFault::Seam => "seam",
+            HubFault::LostWrites => "lost_writes",
+            HubFault::Crosstalk => "crosstalk",
         }
     }
 }
@@ -469,6 +483,12 @@ async fn action(State(hub): State<Shared>, body: Bytes) -> Result<Json<Value>, A
 }
 
 fn act(hub: &mut Hub, request: &ActionRequest) -> Result<Json<Value>, ApiError> {
+    let answer = act_on(hub, request);
+    crosstalk(hub)?;
+    answer
+}
+
+fn act_on(hub: &mut Hub, request: &ActionRequest) -> Result<Json<Value>, ApiError> {
     let Some((&id, entity)) = hub.home.entities.get_key_value(request.entity.as_str()) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -479,12 +499,44 @@ fn act(hub: &mut Hub, request: &ActionRequest) -> Result<Json<Value>, ApiError> 
     if hub.fault == HubFault::SuccessFalse {
         return Ok(Json(json!({ "success": false, "error": BUSY })));
     }
+    if hub.fault == HubFault::LostWrites {
+        let mut claimed = hub.home.clone();
+        claimed.entities.insert(id, new);
+        return Ok(Json(json!({
+            "success": true,
+            "entity": id,
+            "state": claimed.flat_state(Some(id)),
+        })));
+    }
     hub.commit(|home| home.set(id, new, "action"))?;
     Ok(Json(json!({
         "success": true,
         "entity": id,
         "state": hub.home.flat_state(Some(id)),
     })))
+}
+
+/// Under the crosstalk fault, raises the thermostat's current reading by half a degree (saved
+/// and logged like any change) after a command, whatever became of the command itself.
+fn crosstalk(hub: &mut Hub) -> Result<(), ApiError> {
+    if hub.fault != HubFault::Crosstalk {
+        return Ok(());
+    }
+    let (low, high) = THERMOSTAT_RANGE;
+    hub.commit(|home| {
+        if let Some(Entity::Thermostat { target, current }) = home.entities.get("thermostat.main") {
+            let raised = if current + 0.5 > high {
+                low
+            } else {
+                current + 0.5
+            };
+            let new = Entity::Thermostat {
+                target: *target,
+                current: raised,
+            };
+            home.set("thermostat.main", new, "crosstalk");
+        }
+    })
 }
 
 /// The entity after `request`, or why the request does not apply to it.
@@ -571,6 +623,12 @@ async fn goodnight(State(hub): State<Shared>) -> Result<(StatusCode, Json<Value>
 }
 
 fn run_goodnight(hub: &mut Hub) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let answer = goodnight_in(hub);
+    crosstalk(hub)?;
+    answer
+}
+
+fn goodnight_in(hub: &mut Hub) -> Result<(StatusCode, Json<Value>), ApiError> {
     if hub.fault == HubFault::SuccessFalse {
         return Ok((
             StatusCode::ACCEPTED,
@@ -578,6 +636,12 @@ fn run_goodnight(hub: &mut Hub) -> Result<(StatusCode, Json<Value>), ApiError> {
         ));
     }
     let fault = hub.fault;
+    if fault == HubFault::LostWrites {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "success": true, "automation": "goodnight" })),
+        ));
+    }
     let targets: Vec<(&'static str, Entity)> = hub
         .home
         .entities

@@ -184,6 +184,12 @@ pub enum Fault {
     /// hub: a seam bug. goodnight toggles each door instead of locking it, so each action is
     /// right on its own but `lock door.front` then goodnight leaves the front door unlocked.
     SeamBug,
+    /// hub: actions and goodnight answer success (with the state they would have produced)
+    /// and change nothing — the negative control of every L4 "it changed" claim.
+    LostWrites,
+    /// hub: every command also moves the thermostat's current reading by half a degree — the
+    /// negative control of every "nothing else changed" claim.
+    Crosstalk,
     /// A service stops (until the watchdog restarts it, or `none`): the plainest outage, the
     /// negative control of every health and state probe.
     PrimaryDown,
@@ -192,7 +198,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 16] = [
         Fault::None,
         Fault::HangChat,
         Fault::WrongAnswer,
@@ -204,6 +210,8 @@ impl Fault {
         Fault::StaleBinary,
         Fault::SilentFailover,
         Fault::SeamBug,
+        Fault::LostWrites,
+        Fault::Crosstalk,
         Fault::PrimaryDown,
         Fault::RouterDown,
         Fault::HubDown,
@@ -222,6 +230,8 @@ impl Fault {
             Fault::StaleBinary => "stale-binary",
             Fault::SilentFailover => "silent-failover",
             Fault::SeamBug => "seam-bug",
+            Fault::LostWrites => "lost-writes",
+            Fault::Crosstalk => "crosstalk",
             Fault::PrimaryDown => "primary-down",
             Fault::RouterDown => "router-down",
             Fault::HubDown => "hub-down",
@@ -471,6 +481,8 @@ impl ReferenceSystem {
             Fault::SuccessFalse => self.admin("hub", "success_false"),
             Fault::GoodnightNoLock => self.admin("hub", "goodnight_no_lock"),
             Fault::SeamBug => self.admin("hub", "seam"),
+            Fault::LostWrites => self.admin("hub", "lost_writes"),
+            Fault::Crosstalk => self.admin("hub", "crosstalk"),
             Fault::PrimaryDown | Fault::RouterDown | Fault::HubDown => {
                 let service = match fault {
                     Fault::PrimaryDown => "model-primary",
@@ -816,6 +828,8 @@ mod tests {
                 "stale-binary",
                 "silent-failover",
                 "seam-bug",
+                "lost-writes",
+                "crosstalk",
                 "primary-down",
                 "router-down",
                 "hub-down",

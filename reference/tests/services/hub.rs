@@ -336,6 +336,75 @@ async fn success_false_answers_with_the_usual_status_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn lost_writes_answer_success_with_the_claimed_state_and_change_nothing() {
+    let (_dir, hub) = start(HubFault::LostWrites).await;
+    let before = state(&hub).await;
+    assert_eq!(
+        act(&hub, json!({ "entity": "door.front", "action": "lock" })).await,
+        (
+            200,
+            json!({ "success": true, "entity": "door.front", "state": { "door.front.locked": true } })
+        )
+    );
+    assert_eq!(
+        goodnight(&hub).await,
+        (202, json!({ "success": true, "automation": "goodnight" }))
+    );
+    assert_eq!(state(&hub).await, before);
+    assert_eq!(events(&hub).await, Vec::<Value>::new());
+    // A refused action is still refused: only the writes are lost.
+    let (status, _) = act(&hub, json!({ "entity": "door.front", "action": "toggle" })).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn crosstalk_moves_the_thermostat_reading_on_every_command_even_a_refused_one() {
+    let (_dir, hub) = start(HubFault::Crosstalk).await;
+    let before = state(&hub).await;
+    let (status, _) = act(
+        &hub,
+        json!({ "entity": "light.garage", "action": "turn_on" }),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        delta(&before, &state(&hub).await),
+        BTreeMap::from([("thermostat.main.current".to_string(), json!(21.0))])
+    );
+    let (status, _) = act(&hub, json!({ "entity": "door.front", "action": "lock" })).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        delta(&before, &state(&hub).await),
+        BTreeMap::from([
+            ("door.front.locked".to_string(), json!(true)),
+            ("thermostat.main.current".to_string(), json!(21.5)),
+        ])
+    );
+    // A command to the thermostat itself cannot undo it: no action sets the reading.
+    act(
+        &hub,
+        json!({ "entity": "thermostat.main", "action": "set_target", "value": 21 }),
+    )
+    .await;
+    assert_eq!(state(&hub).await["thermostat.main.current"], json!(22.0));
+    // The reading wraps from the top of the range to the bottom.
+    for _ in 0..27 {
+        goodnight(&hub).await;
+    }
+    assert_eq!(state(&hub).await["thermostat.main.current"], json!(5.0));
+    let causes: Vec<Value> = events(&hub)
+        .await
+        .iter()
+        .map(|e| e["cause"].clone())
+        .collect();
+    assert_eq!(
+        causes.iter().filter(|c| *c == "crosstalk").count(),
+        30,
+        "{causes:?}"
+    );
+}
+
+#[tokio::test]
 async fn actions_change_one_entity_and_answer_with_its_state() {
     let (_dir, hub) = start(HubFault::None).await;
     assert_eq!(
@@ -450,7 +519,7 @@ async fn bad_actions_get_clear_errors_and_change_nothing() {
         .await,
         (
             400,
-            json!({ "error": "unknown fault mode \"crash\"; expected one of: none, goodnight_no_lock, success_false, seam" })
+            json!({ "error": "unknown fault mode \"crash\"; expected one of: none, goodnight_no_lock, success_false, seam, lost_writes, crosstalk" })
         )
     );
     assert_eq!(state(&hub).await, before);
