@@ -20,7 +20,7 @@ use auditwall_spec::{render_duration, CanaryFixture, Check, CheckKind, Tier, Wal
 use tokio::sync::Notify;
 
 use crate::calibrate::Calibrator;
-use crate::drill::run_once;
+use crate::drill::{run_once, Drills};
 use crate::engine::Redactor;
 use crate::journal::{self, Step};
 use crate::result::{CheckResult, FindingStatus, Proof, ProofStatus, RunSummary, Verdict};
@@ -63,6 +63,7 @@ pub struct Prover {
     owner: Option<u32>,
     calibrator: Arc<Calibrator>,
     scenarios: Scenarios,
+    drills: Drills,
     redactor: Redactor,
     interrupt: Option<Arc<Notify>>,
     poll: Duration,
@@ -110,6 +111,7 @@ impl Prover {
                 .map(|c| (c.id.clone(), c.clone()))
                 .collect(),
             control: wall.drills.control.clone(),
+            drills: Drills::new(wall, journal.clone()),
             journal,
             owner: None,
             calibrator,
@@ -124,7 +126,11 @@ impl Prover {
     /// The process that owns the system under test, recorded with each journal entry (once
     /// it is gone, so is the fault).
     pub fn owned_by(self, owner: Option<u32>) -> Prover {
-        Prover { owner, ..self }
+        Prover {
+            owner,
+            drills: self.drills.clone().owned_by(owner),
+            ..self
+        }
     }
 
     /// Notified to stop early (Ctrl-C, SIGTERM): the fault that is on is cleared first.
@@ -216,10 +222,10 @@ impl Prover {
                 detail: detail.to_string(),
             })
         };
-        if check.is_some_and(|c| matches!(c.kind, CheckKind::Drill(_))) {
+        if r.verdict == Verdict::Skip {
             return decided(
                 ProofStatus::Unproven,
-                "drills are proven by their own fault",
+                "not run, so not proven (disruptive checks need --allow-disruptive)",
             );
         }
         let Some(fault) = fault.clone() else {
@@ -494,6 +500,7 @@ impl Prover {
             owner: self.owner,
             calibrator: self.calibrator.clone(),
             scenarios: self.scenarios.clone(),
+            drills: self.drills.clone(),
             redactor: Redactor::new(&[]),
             interrupt: self.interrupt.clone(),
             poll: self.poll,
@@ -537,9 +544,17 @@ impl Prover {
         }
     }
 
-    /// Runs a check once, as the engine would (no retries), and says how it went. Drills never
-    /// get here: they are proven by their own fault.
+    /// Runs a check once, as the engine would (no retries), and says how it went. A drill runs
+    /// whole, its own fault and restore included: under its canary, the recovery it measures
+    /// must fail.
     async fn once(&self, check: &Check, prober: &Prober) -> (Verdict, String) {
+        if let CheckKind::Drill(drill) = &check.kind {
+            let outcome = self.drills.run(check, drill, prober, check.timeout).await;
+            return (
+                outcome.verdict,
+                outcome.message.unwrap_or_else(|| "passed".to_string()),
+            );
+        }
         if check.probe().is_some() {
             let (verdict, reason, _) = run_once(check, prober, check.timeout).await;
             return (verdict, reason);
@@ -640,8 +655,9 @@ fn error(fault: &str, detail: String) -> Proof {
 #[cfg(test)]
 mod tests {
     //! Against a real HTTP server on loopback with a control API of its own: `/answer` is
-    //! right unless the `wrong` fault is on, `/health` never changes, and `stuck` is a fault
-    //! that `none` does not clear.
+    //! right unless the `wrong` fault is on, `/health` never changes, `stuck` is a fault
+    //! that `none` does not clear, and `numb` (until `none`) keeps `/answer` right whatever
+    //! the mode: the negative control of a drill whose fault is `wrong`.
 
     use std::path::Path;
     use std::sync::Mutex;
@@ -657,6 +673,7 @@ mod tests {
     #[derive(Default)]
     struct System {
         mode: String,
+        numb: bool,
         /// Every mode the control API was asked for, in order.
         asked: Vec<String>,
     }
@@ -670,7 +687,7 @@ mod tests {
         async fn answer(State(s): State<Shared>) -> Json<serde_json::Value> {
             let wrong = s
                 .lock()
-                .is_ok_and(|s| s.mode == "wrong" || s.mode == "stuck");
+                .is_ok_and(|s| !s.numb && (s.mode == "wrong" || s.mode == "stuck"));
             Json(serde_json::json!({ "answer": if wrong { 5 } else { 4 } }))
         }
         async fn fault(State(s): State<Shared>, body: String) -> (StatusCode, String) {
@@ -684,7 +701,12 @@ mod tests {
             s.asked.push(mode.clone());
             match mode.as_str() {
                 "none" if s.mode == "stuck" => (StatusCode::OK, "cleared (not really)".into()),
+                "numb" => {
+                    s.numb = true;
+                    (StatusCode::OK, "ok".into())
+                }
                 "none" | "wrong" | "stuck" | "harmless" => {
+                    s.numb &= mode != "none";
                     s.mode = mode;
                     (StatusCode::OK, "ok".into())
                 }
@@ -717,6 +739,15 @@ mod tests {
     }
 
     fn load_wall(dir: &Path, control: Option<&str>, probes: &[String]) -> LoadedWall {
+        load_wall_with_drills(dir, control, probes, None)
+    }
+
+    fn load_wall_with_drills(
+        dir: &Path,
+        control: Option<&str>,
+        probes: &[String],
+        drills: Option<&str>,
+    ) -> LoadedWall {
         let root = match control {
             Some(url) => format!("name: t\ndrills:\n  control: \"{url}\"\n"),
             None => "name: t\n".to_string(),
@@ -729,6 +760,10 @@ mod tests {
             format!("probes:\n{}", probes.concat()),
         )
         .expect("probes");
+        if let Some(drills) = drills {
+            std::fs::create_dir_all(wall.join("drills")).expect("drills dir");
+            std::fs::write(wall.join("drills/d.yaml"), drills).expect("drills");
+        }
         load::load(&WallSource::Dir(wall), &LoadOptions::default())
             .unwrap_or_else(|e| panic!("the test wall does not load:\n{e}"))
     }
@@ -742,9 +777,18 @@ mod tests {
     ) -> (RunSummary, Vec<ProofEvent>) {
         let calibrator = Arc::new(Calibrator::new(&loaded.wall.calibration));
         let prober = Prober::new().expect("prober");
+        let drills = Drills::new(&loaded.wall, journal.to_path_buf());
         let mut results = Vec::new();
         for check in &loaded.wall.checks {
-            let (verdict, _, _) = run_once(check, &prober, check.timeout).await;
+            let verdict = match &check.kind {
+                CheckKind::Drill(drill) => {
+                    drills
+                        .run(check, drill, &prober, check.timeout)
+                        .await
+                        .verdict
+                }
+                _ => run_once(check, &prober, check.timeout).await.0,
+            };
             results.push(CheckResult {
                 id: check.id.clone(),
                 suite: check.suite,
@@ -790,6 +834,36 @@ mod tests {
             .find(|r| r.id == id)
             .and_then(|r| r.proof.as_ref())
             .unwrap_or_else(|| panic!("no proof for {id}: {summary:#?}"))
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_drill_is_proven_when_its_canary_breaks_what_it_measures() {
+        let (url, system) = serve().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let drill = "drills:\n  - id: flip\n    severity: P0\n    steady: [answer]\n    fault: { mode: wrong }\n    detect: { check: answer, within: 300ms }\n    restore: { undo: true }\n    after: { check: answer, within: 1s }\n    canary: { fault: numb }\n";
+        let loaded = load_wall_with_drills(
+            dir.path(),
+            Some(&url),
+            &[probe("answer", &url, "/answer", "json.answer == 4", None)],
+            Some(drill),
+        );
+        let journal = dir.path().join("journal.json");
+        let (summary, _) = run_and_prove(&loaded, &journal, None).await;
+        let flip = proof(&summary, "flip");
+        assert_eq!(flip.status, ProofStatus::Proven, "{flip:?}");
+        assert_eq!(flip.fault.as_deref(), Some("numb"));
+        assert!(
+            flip.detail.contains("answer") && flip.detail.contains("300ms"),
+            "the drill's own failure is the proof's detail: {flip:?}"
+        );
+        // The run's drill, then: green before (a whole drill, its restore `none` included),
+        // the canary, the red drill, its restore, the prover's clear, green again.
+        let asked = system.lock().map(|s| s.asked.clone()).unwrap_or_default();
+        assert_eq!(
+            asked,
+            ["wrong", "none", "wrong", "none", "numb", "wrong", "none", "none", "wrong", "none"]
+        );
+        assert!(!journal.exists());
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -66,7 +66,7 @@ pub(crate) fn convert_drill(
         timeout: &raw.timeout,
         retries: &no_retries,
         disruptive: Some(true),
-        canary: &None,
+        canary: &raw.canary,
     };
     let origin = span_origin(&src.path, spanned);
     // A drill measures one recovery; repeating it on failure would hide the measurement.

@@ -221,6 +221,7 @@ pub(crate) struct RawDrill {
     pub after: Option<Spanned<RawExpectation>>,
     #[serde(default)]
     pub watch: Vec<Text>,
+    pub canary: Option<Spanned<RawCanary>>,
 }
 
 /// A fault or a restore action: exactly one key (`undo: true` only in a restore).

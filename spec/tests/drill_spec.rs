@@ -29,7 +29,7 @@ fn input(root: &'static str, drills: &'static str) -> Input<'static> {
 fn a_drill_loads_with_budgets_resolved_and_undo_derived() {
     let wall = load(&input(
         ROOT,
-        "drills:\n  - id: api.failover\n    steady: [api.chat]\n    fault: { kill: api }\n    detect: { check: api.health, within: 1s }\n    recover: { check: api.chat, served_by: backup, within: \"${budgets.failover}\" }\n    unaffected: [api.health]\n    restore: { undo: true }\n    after: { check: api.chat, within: 5s }\n    poll: 20ms\n",
+        "drills:\n  - id: api.failover\n    steady: [api.chat]\n    fault: { kill: api }\n    detect: { check: api.health, within: 1s }\n    recover: { check: api.chat, served_by: backup, within: \"${budgets.failover}\" }\n    unaffected: [api.health]\n    restore: { undo: true }\n    after: { check: api.chat, within: 5s }\n    poll: 20ms\n    canary: { fault: backup-down }\n",
     ))
     .expect("valid wall");
     assert_eq!(
@@ -49,6 +49,10 @@ fn a_drill_loads_with_budgets_resolved_and_undo_derived() {
     assert!(drill.disruptive);
     assert_eq!(drill.retries, 0);
     assert_eq!(drill.timeout, DEFAULT_DRILL_TIMEOUT);
+    assert_eq!(
+        drill.canary.as_ref().map(|c| c.fault.as_str()),
+        Some("backup-down")
+    );
     let CheckKind::Drill(d) = &drill.kind else {
         panic!("not a drill: {:?}", drill.kind)
     };

@@ -713,7 +713,7 @@ pub fn proved_summary() -> RunSummary {
                 None,
                 ProofStatus::Unproven,
                 None,
-                "drills are proven by their own fault",
+                "no negative control declared (`canary: { fault: NAME }`)",
             ),
         ),
     ];
