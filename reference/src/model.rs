@@ -48,8 +48,8 @@ pub struct ModelConfig {
     /// Paid once, by the first chat request(s), not at startup: fallbacks load lazily.
     #[serde(rename = "cold_load_ms", default, deserialize_with = "api::millis")]
     pub cold_load: Duration,
-    /// How long a request may be held by `hang_chat` (or a pending crash) before it is
-    /// answered with 504, so held requests cannot pile up forever.
+    /// How long a request may be held by `hang_chat`, `hang_all` (or a pending crash) before
+    /// it is answered with 504, so held requests cannot pile up forever.
     #[serde(
         rename = "hang_limit_ms",
         default = "default_hang_limit",
@@ -94,6 +94,9 @@ pub enum ModelFault {
     None,
     /// `/health` and `/v1/models` stay 200; chat requests are held, never answered.
     HangChat,
+    /// A single-slot server with its one slot stuck: chat, `/health` and `/v1/models` are all
+    /// held (`/metrics` and `/admin/*` still answer, so the fault can be inspected and lifted).
+    HangAll,
     /// The last number in every answer is off by one (answers without one are unchanged).
     WrongAnswer,
     /// Chat answers 200 with `{"success": false, "error": ...}`.
@@ -106,6 +109,7 @@ impl FaultMode for ModelFault {
     const ALL: &'static [Self] = &[
         ModelFault::None,
         ModelFault::HangChat,
+        ModelFault::HangAll,
         ModelFault::WrongAnswer,
         ModelFault::SuccessFalse,
         ModelFault::Crash,
@@ -115,6 +119,7 @@ impl FaultMode for ModelFault {
         match self {
             ModelFault::None => "none",
             ModelFault::HangChat => "hang_chat",
+            ModelFault::HangAll => "hang_all",
             ModelFault::WrongAnswer => "wrong_answer",
             ModelFault::SuccessFalse => "success_false",
             ModelFault::Crash => "crash",
@@ -170,6 +175,7 @@ pub async fn serve(config: ModelConfig, listener: TcpListener) -> Result<ServeEx
         .route("/health", get(api::health))
         .route("/metrics", get(metrics))
         .route("/admin/fault", get(get_fault).post(set_fault))
+        .layer(middleware::from_fn_with_state(model.clone(), hang_all_gate))
         .layer(middleware::from_fn_with_state(model.clone(), crash_gate))
         .with_state(model.clone());
     let crashed = async {
@@ -189,6 +195,26 @@ async fn crash_gate(State(model): State<Arc<Model>>, request: Request, next: Nex
     // matters if the router is driven by something other than `serve`.
     tokio::time::sleep(model.config.hang_limit).await;
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "model server crashed").into_response()
+}
+
+/// Holds `/health` and `/v1/models` under `hang_all`; chat holds itself (after counting the
+/// request and paying the cold load, as it does under `hang_chat`).
+async fn hang_all_gate(State(model): State<Arc<Model>>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path != "/health" && path != "/v1/models" {
+        return next.run(request).await;
+    }
+    if model.hold(|f| f == ModelFault::HangAll).await.is_err() {
+        return ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "request held by the hang_all fault for {} ms",
+                model.config.hang_limit.as_millis()
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 async fn models(State(model): State<Arc<Model>>) -> Json<serde_json::Value> {
@@ -262,30 +288,20 @@ async fn chat(State(model): State<Arc<Model>>, body: Bytes) -> Response {
         .await;
     tokio::time::sleep(model.config.latency).await;
 
-    let mut fault = *model.fault.borrow();
-    if fault == ModelFault::HangChat {
-        // Held until the client gives up, the fault is lifted, or the hang limit ends it.
-        let mut changes = model.fault.subscribe();
-        let lifted = tokio::time::timeout(
-            model.config.hang_limit,
-            changes.wait_for(|f| *f != ModelFault::HangChat),
-        )
-        .await
-        .ok()
-        .and_then(|now| now.ok().map(|mode| *mode));
-        match lifted {
-            Some(now) => fault = now,
-            None => {
-                return model.fail(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!(
-                        "chat request held by the hang_chat fault for {} ms",
-                        model.config.hang_limit.as_millis()
-                    ),
-                )
-            }
+    let holds_chat = |f: ModelFault| matches!(f, ModelFault::HangChat | ModelFault::HangAll);
+    let fault = match model.hold(holds_chat).await {
+        Ok(now) => now,
+        Err(held_by) => {
+            return model.fail(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "chat request held by the {} fault for {} ms",
+                    held_by.name(),
+                    model.config.hang_limit.as_millis()
+                ),
+            )
         }
-    }
+    };
     if fault == ModelFault::SuccessFalse {
         model.errors.fetch_add(1, Ordering::Relaxed);
         return Json(json!({
@@ -347,6 +363,18 @@ async fn chat(State(model): State<Arc<Model>>, body: Bytes) -> Response {
 }
 
 impl Model {
+    /// Holds the caller while `holds` is true of the fault mode, until the client gives up,
+    /// the fault is lifted (`Ok` with the mode then; at once if nothing holds it), or the hang
+    /// limit ends it (`Err` with the mode that held it).
+    async fn hold(&self, holds: impl Fn(ModelFault) -> bool) -> Result<ModelFault, ModelFault> {
+        let mut changes = self.fault.subscribe();
+        let lifted = tokio::time::timeout(self.config.hang_limit, changes.wait_for(|f| !holds(*f)))
+            .await
+            .ok()
+            .and_then(|now| now.ok().map(|mode| *mode));
+        lifted.ok_or_else(|| *changes.borrow())
+    }
+
     /// Counts an error and answers in OpenAI's error shape, which clients already parse.
     fn fail(&self, status: StatusCode, message: String) -> Response {
         self.errors.fetch_add(1, Ordering::Relaxed);

@@ -264,6 +264,113 @@ async fn hang_limit_ends_held_requests_with_504() {
 }
 
 #[tokio::test]
+async fn hang_all_holds_health_models_and_chat_until_lifted() {
+    let server = start(ModelConfig::new("ref-primary")).await;
+    set_fault(&server, "hang_all").await;
+    // The admin endpoint and the metrics still answer: the fault can be seen and lifted.
+    assert_eq!(
+        get_json(&client(), &server.url("/admin/fault")).await,
+        (200, json!({ "mode": "hang_all" }))
+    );
+    assert_eq!(metrics(&server).await, metrics_text(0, 0, 0, 0));
+    let short = common::client_with_timeout(Duration::from_millis(300));
+    for path in ["/health", "/v1/models"] {
+        let hung = short.get(server.url(path)).send().await;
+        assert!(
+            hung.is_err_and(|e| e.is_timeout()),
+            "{path} must hang under hang_all"
+        );
+    }
+    let hung = chat(&short, &server.url(""), "2+2?").await;
+    assert!(
+        hung.is_err_and(|e| e.is_timeout()),
+        "chat must hang under hang_all"
+    );
+
+    // A health probe held by the fault is answered once it is lifted.
+    let url = server.url("/health");
+    let held = tokio::spawn(async move { get_json(&client(), &url).await });
+    set_fault(&server, "none").await;
+    assert_eq!(held.await.expect("task"), (200, json!({ "status": "ok" })));
+    let body: Value = chat(&client(), &server.url(""), "2+2?")
+        .await
+        .expect("chat")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(content(&body), "4");
+}
+
+#[tokio::test]
+async fn hang_chat_after_hang_all_releases_health_but_keeps_chat_held() {
+    let server = start(ModelConfig::new("ref-primary")).await;
+    set_fault(&server, "hang_all").await;
+    let url = server.url("/health");
+    let held_health = tokio::spawn(async move { get_json(&client(), &url).await });
+    let base = server.url("");
+    let held_chat = tokio::spawn(async move {
+        chat(
+            &common::client_with_timeout(Duration::from_secs(1)),
+            &base,
+            "6*7",
+        )
+        .await
+    });
+    common::eventually("the chat request to be held", || async {
+        metrics(&server)
+            .await
+            .contains("model_requests_total 1\n")
+            .then_some(())
+    })
+    .await;
+    set_fault(&server, "hang_chat").await;
+    assert_eq!(
+        held_health.await.expect("task"),
+        (200, json!({ "status": "ok" }))
+    );
+    assert!(
+        held_chat
+            .await
+            .expect("task")
+            .is_err_and(|e| e.is_timeout()),
+        "chat stays held under hang_chat"
+    );
+}
+
+#[tokio::test]
+async fn hang_limit_ends_requests_held_by_hang_all_with_504() {
+    let mut config = ModelConfig::new("ref-primary");
+    config.hang_limit = Duration::from_millis(100);
+    config.fault = ModelFault::HangAll;
+    let server = start(config).await;
+    for path in ["/health", "/v1/models"] {
+        assert_eq!(
+            get_json(&client(), &server.url(path)).await,
+            (
+                504,
+                json!({ "error": "request held by the hang_all fault for 100 ms" })
+            ),
+            "{path}"
+        );
+    }
+    let (status, body) = post_json(
+        &client(),
+        &server.url("/v1/chat/completions"),
+        &common::chat_body("2+2"),
+    )
+    .await;
+    assert_eq!(status, 504);
+    assert_eq!(
+        body,
+        json!({ "error": {
+            "message": "chat request held by the hang_all fault for 100 ms",
+            "type": "server_error",
+        }})
+    );
+    assert_eq!(metrics(&server).await, metrics_text(1, 1, 1, 1));
+}
+
+#[tokio::test]
 async fn wrong_answer_is_off_by_one() {
     let server = start(ModelConfig::new("ref-fallback")).await;
     set_fault(&server, "wrong_answer").await;
@@ -335,7 +442,7 @@ async fn unknown_fault_modes_are_rejected_with_the_list() {
         post_json(&client(), &url, &json!({ "mode": "explode" })).await,
         (
             400,
-            json!({ "error": "unknown fault mode \"explode\"; expected one of: none, hang_chat, wrong_answer, success_false, crash" })
+            json!({ "error": "unknown fault mode \"explode\"; expected one of: none, hang_chat, hang_all, wrong_answer, success_false, crash" })
         )
     );
     assert_eq!(
