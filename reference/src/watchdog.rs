@@ -1,5 +1,6 @@
 //! The watchdog: probes each service's health URL and restarts the ones that fail, at most
-//! [`MAX_RESTART_ATTEMPTS`] times with exponential backoff, then marks them BLOCKED.
+//! [`MAX_RESTART_ATTEMPTS`] times with exponential backoff, then marks them BLOCKED (unless
+//! it carries the [`WatchdogConfig::never_give_up`] defect, a negative control).
 //!
 //! Owns: the probe/restart/block state machine and its HTTP view (`GET /status`,
 //! `GET /health`).
@@ -26,6 +27,10 @@ use crate::{server, BoxError, Error};
 /// not heal needs a human, and more restarts would only be a cascade.
 pub const MAX_RESTART_ATTEMPTS: u32 = 3;
 
+/// The backoff doubles up to the wait after the last designed attempt and stays there, so a
+/// watchdog that never gives up restarts at that pace instead of sleeping for hours.
+const MAX_BACKOFF_DOUBLINGS: u32 = MAX_RESTART_ATTEMPTS - 1;
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WatchdogConfig {
@@ -42,6 +47,11 @@ pub struct WatchdogConfig {
     /// Bound on one call of [`Restart::restart`].
     #[serde(rename = "restart_timeout_ms", deserialize_with = "api::millis")]
     pub restart_timeout: Duration,
+    /// The defect of a watchdog that keeps restarting a failing service forever instead of
+    /// marking it BLOCKED: a silent restart loop, the reference system's
+    /// `watchdog-never-gives-up` fault. Never read from a file: no config can ask for it.
+    #[serde(skip)]
+    pub never_give_up: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -113,6 +123,7 @@ struct Timing {
     probe_timeout: Duration,
     backoff: Duration,
     restart_timeout: Duration,
+    never_give_up: bool,
 }
 
 /// Runs the watchdog: one probe loop per service, and its status on `listener`.
@@ -132,6 +143,7 @@ pub async fn serve<R: Restart>(
         probe_timeout: config.probe_timeout,
         backoff: config.backoff,
         restart_timeout: config.restart_timeout,
+        never_give_up: config.never_give_up,
     });
     let restart = Arc::new(restart);
     // Owned by this future: dropping it aborts every probe loop with the HTTP server.
@@ -250,7 +262,8 @@ async fn watch<R: Restart>(
     }
 }
 
-/// Restarts until a re-probe succeeds or the attempts are used up; true if healed.
+/// Restarts until a re-probe succeeds or the attempts are used up (never, for a watchdog
+/// with the `never_give_up` defect); true if healed.
 async fn heal<R: Restart>(
     service: &Watched,
     client: &reqwest::Client,
@@ -258,8 +271,9 @@ async fn heal<R: Restart>(
     restart: &R,
 ) -> bool {
     let name = service.snapshot().name;
-    for attempt in 0..MAX_RESTART_ATTEMPTS {
-        service.update(|s| s.restarts += 1);
+    let mut attempt: u32 = 0;
+    while attempt < MAX_RESTART_ATTEMPTS || timing.never_give_up {
+        service.update(|s| s.restarts = s.restarts.saturating_add(1));
         let failure =
             match tokio::time::timeout(timing.restart_timeout, restart.restart(&name)).await {
                 Ok(Ok(())) => None,
@@ -271,7 +285,9 @@ async fn heal<R: Restart>(
             };
         // Give the restarted service time to come up; doubling it spaces out attempts
         // on a service that is slow rather than dead.
-        tokio::time::sleep(timing.backoff.saturating_mul(1 << attempt)).await;
+        let doublings = attempt.min(MAX_BACKOFF_DOUBLINGS);
+        tokio::time::sleep(timing.backoff.saturating_mul(1 << doublings)).await;
+        attempt = attempt.saturating_add(1);
         // Re-probe even after a failed restart: the service may have come back anyway.
         // A failed restart is the more useful error to keep, though.
         match (

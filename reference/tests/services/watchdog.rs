@@ -20,6 +20,7 @@ fn config(services: Vec<WatchedService>) -> WatchdogConfig {
         probe_timeout: Duration::from_secs(2),
         backoff: Duration::from_millis(20),
         restart_timeout: Duration::from_secs(5),
+        never_give_up: false,
     }
 }
 
@@ -144,6 +145,48 @@ async fn blocks_after_three_failed_restarts_and_stops_restarting() {
     assert_eq!(
         get_json(&client(), &dog.url("/health")).await,
         (200, json!({ "status": "ok" }))
+    );
+}
+
+/// The negative control of the BLOCKED verdict: a silent restart loop. Reaching ten restarts
+/// within the 10 s bound of `eventually` also shows the backoff stops doubling (uncapped,
+/// the tenth wait alone would be 20 ms * 2^9 ≈ 10 s).
+#[tokio::test]
+async fn a_watchdog_that_never_gives_up_keeps_restarting_and_never_blocks() {
+    let dead = common::closed_port().await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let restart = {
+        let calls = calls.clone();
+        move |_service: String| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), BoxError>("supervisor refused: exit status 1".into()) }
+        }
+    };
+    let mut config = config(vec![watched("hub", format!("http://{dead}/health"))]);
+    config.never_give_up = true;
+    let dog = start(config, restart).await;
+    let looping = common::eventually("ten restarts", || async {
+        let hub = status(&dog).await.into_iter().next()?;
+        assert_ne!(hub["state"], "BLOCKED", "{hub}");
+        hub["restarts"].as_u64().filter(|n| *n >= 10).map(|_| hub)
+    })
+    .await;
+    assert_eq!(looping["state"], "RESTARTING");
+    assert_eq!(
+        looping["last_error"],
+        "restart failed: supervisor refused: exit status 1"
+    );
+    assert!(calls.load(Ordering::SeqCst) >= 10);
+}
+
+#[test]
+fn the_never_give_up_defect_cannot_be_asked_for_in_a_config_file() {
+    let yaml = "interval_ms: 1000\nprobe_timeout_ms: 500\nbackoff_ms: 500\n\
+                restart_timeout_ms: 30000\nnever_give_up: true\nservices: []\n";
+    let error = serde_saphyr::from_str::<WatchdogConfig>(yaml).expect_err("unknown key");
+    assert!(
+        error.to_string().contains("unknown field `never_give_up`"),
+        "{error}"
     );
 }
 
