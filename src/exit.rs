@@ -87,6 +87,16 @@ pub fn code(outcome: &anyhow::Result<Outcome>) -> u8 {
     }
 }
 
+/// True when the command stopped because its output pipe was closed by the reader. The code
+/// is still decided by [`code`] (3: the command could not finish), but nothing is printed.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// A proof that fails the run: a vacuous P0 check (it cannot fail, so its green means
 /// nothing), or a check that was green whose control could not be run. A check that was not
 /// green already decides the code by its verdict.

@@ -22,8 +22,11 @@ fn main() -> std::process::ExitCode {
     }
     let cli = cli::Cli::parse();
     let outcome = commands::run(cli);
-    if let Err(e) = &outcome {
-        eprintln!("error: {e:#}");
+    match &outcome {
+        // A reader that went away (`auditwall verify | head`) is not news to the user.
+        Err(e) if exit::is_broken_pipe(e) => {}
+        Err(e) => eprintln!("error: {e:#}"),
+        Ok(_) => {}
     }
     std::process::ExitCode::from(exit::code(&outcome))
 }

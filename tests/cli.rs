@@ -238,6 +238,32 @@ fn example_wall_with_its_server_down_fails_and_blocks_the_dependants() {
     );
 }
 
+/// Regression: `auditwall … | head` printed "error: Broken pipe (os error 32)" once the
+/// reader had gone. The reader here is gone before auditwall starts, so its first write fails.
+#[test]
+fn a_closed_output_pipe_ends_the_command_without_an_error_message() {
+    let work = tempdir();
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = common::ChildGuard(
+        std::process::Command::new(env!("CARGO_BIN_EXE_auditwall"))
+            .args(["loop", "plan"])
+            .current_dir(work.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start auditwall"),
+    );
+    let status = common::wait_bounded(&mut child, common::RUN_TIMEOUT).expect("auditwall exits");
+    let mut stderr = String::new();
+    if let Some(mut err) = child.0.stderr.take() {
+        std::io::Read::read_to_string(&mut err, &mut stderr).expect("stderr");
+    }
+    assert_eq!(stderr, "", "nothing is printed about the pipe");
+    assert_eq!(status.code(), Some(3), "the command did not finish");
+}
+
 #[test]
 fn piped_output_has_no_ansi_escapes_unless_forced() {
     let server = ExampleServer::start();

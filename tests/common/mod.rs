@@ -139,7 +139,7 @@ pub fn auditwall(cwd: &Path, args: &[&str], env: &[(String, String)]) -> Output 
     }
 }
 
-fn wait_bounded(child: &mut ChildGuard, limit: Duration) -> Option<ExitStatus> {
+pub fn wait_bounded(child: &mut ChildGuard, limit: Duration) -> Option<ExitStatus> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if let Some(status) = child.0.try_wait().expect("cannot wait for a child process") {
