@@ -77,7 +77,8 @@ pub struct SystemArgs {
 pub struct FaultArgs {
     /// none, hang-chat, wrong-answer, success-false, goodnight-no-lock, config-drift,
     /// crash-loop, port-hijack, stale-binary, silent-failover, seam-bug, lost-writes,
-    /// crosstalk, primary-down, router-down, hub-down
+    /// crosstalk, primary-down, router-down, hub-down, fallback-down, hub-unrestartable,
+    /// watchdog-never-gives-up, primary-single-slot
     pub mode: String,
     #[command(flatten)]
     pub system: SystemArgs,

@@ -359,6 +359,7 @@ fn run_inner(dir: &Path, watch_pid: Option<u32>) -> Result<(), RuntimeError> {
     let watchdog_listener = bind(ports.get("watchdog"))?;
     let control_listener = bind(ports.get("control"))?;
     let watchdog_config = read_watchdog_config(&layout)?;
+    let never_gives_up = system.watchdog_never_gives_up();
     let io_tx = tx.clone();
     let io = std::thread::Builder::new()
         .name("supervisor-io".into())
@@ -366,6 +367,7 @@ fn run_inner(dir: &Path, watch_pid: Option<u32>) -> Result<(), RuntimeError> {
             io_thread(
                 io_tx,
                 watchdog_config,
+                never_gives_up,
                 watchdog_listener,
                 control_listener,
                 watch_pid,
@@ -459,6 +461,7 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), RuntimeError> {
 fn io_thread(
     tx: mpsc::Sender<Request>,
     watchdog_config: WatchdogConfig,
+    never_gives_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
     watchdog_listener: TcpListener,
     control_listener: TcpListener,
     watch_pid: Option<u32>,
@@ -503,7 +506,8 @@ fn io_thread(
         };
         // The watchdog stops while a fault is applied (its restarts would fight the fault and
         // queue stale work) and starts afresh afterwards, so a service it gave up on (BLOCKED)
-        // is watched again once it has been repaired.
+        // is watched again once it has been repaired, and the `watchdog-never-gives-up` fault
+        // (set or cleared while it was stopped) takes effect.
         let watchdog_loop = async {
             let mut paused = gate.paused.subscribe();
             loop {
@@ -521,9 +525,13 @@ fn io_thread(
                         return;
                     }
                 };
+                let config = WatchdogConfig {
+                    never_give_up: never_gives_up.load(std::sync::atomic::Ordering::SeqCst),
+                    ..watchdog_config.clone()
+                };
                 gate.running.send_modify(|generation| *generation += 1);
                 tokio::select! {
-                    r = watchdog::serve(watchdog_config.clone(), listener, restart.clone()) => {
+                    r = watchdog::serve(config, listener, restart.clone()) => {
                         eprintln!("watchdog stopped: {r:?}");
                         return;
                     }

@@ -25,8 +25,11 @@
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use auditwall_reference::watchdog::MAX_RESTART_ATTEMPTS;
 use auditwall_reference::{hub, model, router, templates};
 use auditwall_spec::{parse_document, SourceFile};
 
@@ -190,15 +193,29 @@ pub enum Fault {
     /// hub: every command also moves the thermostat's current reading by half a degree — the
     /// negative control of every "nothing else changed" claim.
     Crosstalk,
-    /// A service stops (until the watchdog restarts it, or `none`): the plainest outage, the
-    /// negative control of every health and state probe.
+    /// A service stops and is held down against the watchdog until `none`: the plainest
+    /// outage, the negative control of every health and state probe. Down, model-fallback
+    /// leaves failover nowhere to go (the failover drills' negative control).
     PrimaryDown,
     RouterDown,
     HubDown,
+    FallbackDown,
+    /// The hub keeps running, but the watchdog can never start it again (a broken unit
+    /// file); an explicit start through the control API still works. The negative control
+    /// of the hub's self-heal drill.
+    HubUnrestartable,
+    /// The watchdog restarts a failing service forever instead of marking it BLOCKED after
+    /// [`auditwall_reference::watchdog::MAX_RESTART_ATTEMPTS`]: a silent restart loop. Acts
+    /// on the next watchdog started (the daemon starts a fresh one after every fault).
+    WatchdogNeverGivesUp,
+    /// model-primary is a single-slot server: a later `hang-chat` holds its health (and
+    /// `/v1/models`) too. Alone it changes nothing visible. The negative control of the
+    /// lying-health drill.
+    PrimarySingleSlot,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 16] = [
+    pub const ALL: [Fault; 20] = [
         Fault::None,
         Fault::HangChat,
         Fault::WrongAnswer,
@@ -215,6 +232,10 @@ impl Fault {
         Fault::PrimaryDown,
         Fault::RouterDown,
         Fault::HubDown,
+        Fault::FallbackDown,
+        Fault::HubUnrestartable,
+        Fault::WatchdogNeverGivesUp,
+        Fault::PrimarySingleSlot,
     ];
 
     pub fn name(self) -> &'static str {
@@ -235,6 +256,10 @@ impl Fault {
             Fault::PrimaryDown => "primary-down",
             Fault::RouterDown => "router-down",
             Fault::HubDown => "hub-down",
+            Fault::FallbackDown => "fallback-down",
+            Fault::HubUnrestartable => "hub-unrestartable",
+            Fault::WatchdogNeverGivesUp => "watchdog-never-gives-up",
+            Fault::PrimarySingleSlot => "primary-single-slot",
         }
     }
 
@@ -293,9 +318,16 @@ pub struct ReferenceSystem {
     exe: PathBuf,
     source_exe: PathBuf,
     crash_loop: bool,
-    /// Services a `*-down` fault keeps down: restarts (the watchdog's) are refused until
-    /// `none`, so the outage lasts until it is cleared.
-    held_down: std::collections::BTreeSet<String>,
+    /// Services whose restarts (the watchdog's) are refused until `none`, with the reason
+    /// given: a `*-down` fault keeps its service down, `hub-unrestartable` keeps the hub from
+    /// coming back once it dies. Explicit starts ([`ReferenceSystem::start_service`]) are
+    /// not refused.
+    unrestartable: BTreeMap<String, &'static str>,
+    /// `primary-single-slot`: `hang-chat` holds model-primary's health too.
+    primary_single_slot: bool,
+    /// `watchdog-never-gives-up`, shared with whoever runs the watchdog (the daemon's io
+    /// thread), which reads it each time it starts a fresh one.
+    watchdog_never_gives_up: Arc<AtomicBool>,
     primary_proxy: FaultProxy,
 }
 
@@ -331,7 +363,9 @@ impl ReferenceSystem {
             exe,
             source_exe: source_exe.to_path_buf(),
             crash_loop: false,
-            held_down: Default::default(),
+            unrestartable: BTreeMap::new(),
+            primary_single_slot: false,
+            watchdog_never_gives_up: Arc::new(AtomicBool::new(false)),
             primary_proxy,
         };
         for service in SERVICES {
@@ -399,11 +433,11 @@ impl ReferenceSystem {
     /// Stops (if running) and starts a service again; used by the watchdog.
     pub fn restart(&mut self, service: &str) -> Result<(), RuntimeError> {
         Self::known(service)?;
-        if self.held_down.contains(service) {
+        if let Some(reason) = self.unrestartable.get(service) {
             return Err(RuntimeError::service(
                 RuntimeErrorKind::Io,
                 service,
-                "held down by a fault (clear it with `auditwall fault none`)",
+                format!("{reason} (clear it with `auditwall fault none`)"),
             ));
         }
         self.halt(service)?;
@@ -461,6 +495,12 @@ impl ReferenceSystem {
             .collect()
     }
 
+    /// Whether the watchdog must carry the `watchdog-never-gives-up` defect: set by that fault,
+    /// cleared by `none`. Whoever runs the watchdog reads it when starting a fresh one.
+    pub fn watchdog_never_gives_up(&self) -> Arc<AtomicBool> {
+        self.watchdog_never_gives_up.clone()
+    }
+
     /// The profile layer (YAML) that points a wall at this running system.
     pub fn profile_layer(&self) -> String {
         profile_layer(&self.ports, &self.layout)
@@ -476,6 +516,7 @@ impl ReferenceSystem {
     pub fn apply(&mut self, fault: Fault) -> Result<String, RuntimeError> {
         match fault {
             Fault::None => self.clear(),
+            Fault::HangChat if self.primary_single_slot => self.admin("model-primary", "hang_all"),
             Fault::HangChat => self.admin("model-primary", "hang_chat"),
             Fault::WrongAnswer => self.admin("model-fallback", "wrong_answer"),
             Fault::SuccessFalse => self.admin("hub", "success_false"),
@@ -483,15 +524,43 @@ impl ReferenceSystem {
             Fault::SeamBug => self.admin("hub", "seam"),
             Fault::LostWrites => self.admin("hub", "lost_writes"),
             Fault::Crosstalk => self.admin("hub", "crosstalk"),
-            Fault::PrimaryDown | Fault::RouterDown | Fault::HubDown => {
+            Fault::PrimaryDown | Fault::RouterDown | Fault::HubDown | Fault::FallbackDown => {
                 let service = match fault {
                     Fault::PrimaryDown => "model-primary",
                     Fault::RouterDown => "router",
+                    Fault::FallbackDown => "model-fallback",
                     _ => "hub",
                 };
                 self.stop_service(service)?;
-                self.held_down.insert(service.to_string());
+                self.unrestartable
+                    .insert(service.to_string(), "held down by a fault");
                 Ok(format!("{service} stopped and held down until `none`"))
+            }
+            Fault::HubUnrestartable => {
+                self.unrestartable.insert(
+                    "hub".to_string(),
+                    "cannot be started again: its unit is broken (fault hub-unrestartable)",
+                );
+                Ok(
+                    "hub keeps running; the watchdog can no longer start it again \
+                    (an explicit start still can) until `none`"
+                        .into(),
+                )
+            }
+            Fault::WatchdogNeverGivesUp => {
+                self.watchdog_never_gives_up.store(true, Ordering::SeqCst);
+                Ok(format!(
+                    "the watchdog now restarts a failing service forever instead of marking \
+                     it BLOCKED after {MAX_RESTART_ATTEMPTS} attempts, until `none`"
+                ))
+            }
+            Fault::PrimarySingleSlot => {
+                self.primary_single_slot = true;
+                Ok(
+                    "model-primary is single-slot: a `hang-chat` now holds its health too, \
+                    until `none`"
+                        .into(),
+                )
             }
             Fault::ConfigDrift => {
                 // A realistic silent drift: someone shortened the primary's timeout by hand.
@@ -569,7 +638,9 @@ impl ReferenceSystem {
         render_configs(&self.layout, &self.ports)?;
         self.set_primary_proxy(Mode::Pass)?;
         self.crash_loop = false;
-        self.held_down.clear();
+        self.unrestartable.clear();
+        self.primary_single_slot = false;
+        self.watchdog_never_gives_up.store(false, Ordering::SeqCst);
         let mut restarted = Vec::new();
         if self
             .supervisor
@@ -833,6 +904,10 @@ mod tests {
                 "primary-down",
                 "router-down",
                 "hub-down",
+                "fallback-down",
+                "hub-unrestartable",
+                "watchdog-never-gives-up",
+                "primary-single-slot",
             ]
         );
         for fault in Fault::ALL {

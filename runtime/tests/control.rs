@@ -1,6 +1,7 @@
 //! The supervising process's control API, driven over real HTTP as drills drive it: stopping
 //! and starting services (with the watchdog still running), the primary's proxy, the
-//! service list and the pid files behind it; and the hub's state across a SIGKILL.
+//! service list and the pid files behind it; the hub's state across a SIGKILL; and the fault
+//! modes that break a drill's recovery path (its negative controls) against the live watchdog.
 
 mod common;
 
@@ -106,6 +107,33 @@ impl System {
         let reply = self.call("router", "POST", "/v1/chat/completions", Some(PROMPT));
         assert_eq!(reply.json()["choices"][0]["message"]["content"], "35");
         reply.header("x-served-by").map(str::to_string)
+    }
+
+    /// Sets a fault mode; returns the supervisor's answer (asserting a 200).
+    fn fault(&self, mode: &str) -> String {
+        let body = json!({ "mode": mode }).to_string();
+        let reply = self.control("POST", "/fault", Some(&body));
+        assert_eq!(reply.status, 200, "fault {mode}: {reply:?}");
+        reply.body
+    }
+
+    /// Waits until the watchdog's entry for `service` satisfies `condition`; returns it.
+    fn watchdog_until(
+        &self,
+        service: &str,
+        what: &str,
+        condition: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let mut last = Value::Null;
+        let reached = eventually(SETTLE, || {
+            last = self.watchdog(service);
+            condition(&last)
+        });
+        assert!(
+            reached,
+            "the watchdog never showed {what} for {service}: {last}"
+        );
+        last
     }
 
     fn router_settles_on(&self, backend: &str) {
@@ -382,7 +410,8 @@ fn the_primary_proxy_mode_is_set_through_the_control_api() {
             400,
             "unknown fault mode `refuse` (known: none, hang-chat, wrong-answer, success-false, \
              goodnight-no-lock, config-drift, crash-loop, port-hijack, stale-binary, silent-failover, \
-             seam-bug, primary-down, router-down, hub-down)"
+             seam-bug, lost-writes, crosstalk, primary-down, router-down, hub-down, fallback-down, \
+             hub-unrestartable, watchdog-never-gives-up, primary-single-slot)"
         )
     );
     let clear = system.control("POST", "/fault", Some(r#"{"mode":"none"}"#));
@@ -522,4 +551,185 @@ fn the_watchdog_answers_as_soon_as_the_system_is_announced_ready() {
     let status = http_call(system.port("watchdog"), "GET", "/status", None, REQUEST)
         .expect("the watchdog listens before the info file is written");
     assert_eq!(status.status, 200, "{status:?}");
+}
+
+#[test]
+fn fallback_down_leaves_failover_nowhere_to_go_while_the_primary_serves() {
+    let system = System::start();
+    system.watchdog_settles("model-fallback");
+    assert_eq!(
+        system.fault("fallback-down"),
+        "model-fallback stopped and held down until `none`"
+    );
+    system.watchdog_until("model-fallback", "a refused restart", |s| {
+        s["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("held down by a fault"))
+    });
+    assert_eq!(system.service("model-fallback")["running"], false);
+    assert!(system.health_refused("model-fallback"));
+    // The failover drills' steady state holds: the primary serves.
+    assert_eq!(system.chat_served_by().as_deref(), Some("model-primary"));
+
+    // Their recovery does not: with the path to the primary broken, nothing answers.
+    let refuse = system.control("POST", "/proxy", Some(r#"{"mode":"refuse"}"#));
+    assert_eq!(refuse.status, 200, "{refuse:?}");
+    let reply = system.call("router", "POST", "/v1/chat/completions", Some(PROMPT));
+    assert_eq!(reply.status, 502, "{reply:?}");
+    let message = reply.json()["error"]["message"].clone();
+    assert!(
+        message
+            .as_str()
+            .is_some_and(|m| m.starts_with("all backends failed: ") && m.contains("model-fallback")),
+        "{message}"
+    );
+
+    system.fault("none");
+    assert_eq!(system.service("model-fallback")["running"], true);
+    assert_eq!(
+        system.call("model-fallback", "GET", "/health", None).status,
+        200
+    );
+    system.router_settles_on("model-primary");
+}
+
+#[test]
+fn hub_unrestartable_keeps_the_hub_serving_but_the_watchdog_cannot_bring_it_back() {
+    let system = System::start();
+    system.watchdog_settles("hub");
+    let pid = system.pid_in_file("hub").expect("hub.pid");
+    assert_eq!(
+        system.fault("hub-unrestartable"),
+        "hub keeps running; the watchdog can no longer start it again (an explicit start \
+         still can) until `none`"
+    );
+    // The fault alone leaves the hub as it was: the self-heal drill's steady state holds.
+    assert_eq!(
+        system.service("hub"),
+        json!({"name": "hub", "pid": pid, "running": true, "port": system.port("hub")})
+    );
+    assert_eq!(system.call("hub", "GET", "/health", None).status, 200);
+    system.watchdog_settles("hub");
+
+    // SAFETY: kill(2) on the hub process this test's system started; its pid file names it.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
+    let blocked = system.watchdog_until("hub", "BLOCKED", |s| s["state"] == "BLOCKED");
+    assert_eq!(blocked["restarts"], 3);
+    assert_eq!(
+        blocked["last_error"],
+        "restart failed: service hub: cannot be started again: its unit is broken (fault \
+         hub-unrestartable) (clear it with `auditwall fault none`)"
+    );
+    assert_eq!(system.service("hub")["running"], false);
+    assert!(system.health_refused("hub"));
+
+    // The drill's restore (`start: hub`) still works.
+    let start = system.control("POST", "/services/hub/start", None);
+    assert_eq!(start.status, 200, "{start:?}");
+    let started = start.json();
+    assert_eq!(
+        (&started["state"], &started["already"]),
+        (&json!("running"), &json!(false))
+    );
+    assert_ne!(started["pid"], pid);
+    assert_eq!(system.call("hub", "GET", "/health", None).status, 200);
+
+    system.fault("none");
+    system.watchdog_settles("hub");
+    let again = system.pid_in_file("hub").expect("hub.pid");
+    // SAFETY: as above, on the hub process started by this system.
+    assert_eq!(
+        unsafe { libc::kill(again as libc::pid_t, libc::SIGKILL) },
+        0
+    );
+    let mut listed = Value::Null;
+    let back = eventually(SETTLE, || {
+        listed = system.service("hub");
+        listed["running"] == true && listed["pid"] != again
+    });
+    assert!(
+        back,
+        "after `none` the watchdog never restarted the hub: {listed}"
+    );
+}
+
+#[test]
+fn watchdog_never_gives_up_keeps_restarting_a_crash_loop_until_none() {
+    let system = System::start();
+    system.watchdog_settles("model-fallback");
+    assert_eq!(
+        system.fault("watchdog-never-gives-up"),
+        "the watchdog now restarts a failing service forever instead of marking it BLOCKED \
+         after 3 attempts, until `none`"
+    );
+    system.fault("crash-loop");
+    // Past the 3 attempts a sound watchdog stops at, and never BLOCKED on the way.
+    let looping = system.watchdog_until("model-fallback", "more than 3 restarts", |s| {
+        assert_ne!(s["state"], "BLOCKED", "{s}");
+        s["restarts"].as_u64().is_some_and(|n| n >= 5)
+    });
+    assert_eq!(looping["state"], "RESTARTING");
+    assert_eq!(system.service("model-fallback")["running"], false);
+
+    system.fault("none");
+    system.watchdog_settles("model-fallback");
+    assert_eq!(
+        system.call("model-fallback", "GET", "/health", None).status,
+        200
+    );
+    // `none` brought back the watchdog that gives up: the same crash loop ends BLOCKED.
+    system.fault("crash-loop");
+    let blocked = system.watchdog_until("model-fallback", "BLOCKED", |s| s["state"] == "BLOCKED");
+    assert_eq!(blocked["restarts"], 3);
+}
+
+#[test]
+fn primary_single_slot_makes_a_hung_chat_hang_the_primarys_health_too() {
+    let system = System::start();
+    let short = Duration::from_secs(1);
+    let health = |timeout| {
+        http_call(
+            system.port("model-primary"),
+            "GET",
+            "/health",
+            None,
+            timeout,
+        )
+        .map(|r| r.status)
+    };
+    let mode = || {
+        system
+            .call("model-primary", "GET", "/admin/fault", None)
+            .json()
+    };
+
+    // Without the flag, hang-chat is the lying-health split: chat hangs, health answers.
+    assert_eq!(system.fault("hang-chat"), "model-primary: fault hang_chat");
+    assert_eq!(health(short).ok(), Some(200));
+    system.fault("none");
+
+    assert_eq!(
+        system.fault("primary-single-slot"),
+        "model-primary is single-slot: a `hang-chat` now holds its health too, until `none`"
+    );
+    // The flag alone changes nothing visible.
+    assert_eq!(mode(), json!({"mode": "none"}));
+    assert_eq!(health(short).ok(), Some(200));
+    assert_eq!(system.chat_served_by().as_deref(), Some("model-primary"));
+
+    assert_eq!(system.fault("hang-chat"), "model-primary: fault hang_all");
+    assert_eq!(mode(), json!({"mode": "hang_all"}));
+    let held = health(short);
+    assert!(
+        held.is_err(),
+        "health answered under a hung single slot: {held:?}"
+    );
+    // The watchdog sees the same hang (and restarts the primary, which ends it).
+    system.watchdog_until("model-primary", "a hung health probe", |s| {
+        s["last_error"] == "health probe timed out after 500 ms"
+    });
+
+    system.fault("none");
+    assert_eq!(mode(), json!({"mode": "none"}));
+    assert_eq!(health(short).ok(), Some(200));
 }
