@@ -204,7 +204,8 @@ fn verify_prove_reports_every_reference_check_proven() {
         "config-drift"
     );
     assert!(
-        out.stdout.contains("proof: 57 proven, 0 vacuous, 0 unproven, 0 error"),
+        out.stdout
+            .contains("proof: 57 proven, 0 vacuous, 0 unproven, 0 error"),
         "{}",
         out.stdout
     );
