@@ -587,9 +587,7 @@ fn external(
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    auditwall_harness::unix_ms(std::time::SystemTime::now())
 }
 
 fn loop_error(e: LoopError) -> anyhow::Error {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use auditwall_harness::load::LoadedWall;
 use auditwall_harness::result::{RunSummary, Verdict};
@@ -431,9 +431,7 @@ fn print_status(s: &auditwall_soak::Status) {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    auditwall_harness::unix_ms(SystemTime::now())
 }
 
 fn soak_error(e: SoakError) -> anyhow::Error {

@@ -1,7 +1,7 @@
 //! `up`, `status`, `down` and `fault`: the reference system as a background service.
 
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use auditwall_harness::Error;
@@ -55,10 +55,7 @@ pub fn status(args: &SystemArgs) -> anyhow::Result<Outcome> {
     let info = running(args)?;
     let supervisor = Supervisor::attach(Layout::new(&args.dir).state_file())
         .map_err(|e| Error::harness(e.to_string()))?;
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms = auditwall_harness::unix_ms(SystemTime::now());
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -223,9 +223,7 @@ impl Calibrator {
         adopt_unmanaged: bool,
     ) -> Result<WriteReport, CalibrationError> {
         let (pairs, dirs) = self.inputs(cal);
-        let stamp_unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let stamp_unix_ms = crate::unix_ms(SystemTime::now());
         let opts = WriteOptions {
             backup_dir: self.resolve(&self.settings.backups),
             stamp_unix_ms,
@@ -354,10 +352,7 @@ pub fn ledger_entry(summary: &RunSummary, wall_digest: &str) -> Option<LedgerEnt
             })
         })
         .collect();
-    let time_unix_ms = summary
-        .finished_at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let time_unix_ms = crate::unix_ms(summary.finished_at);
     Some(LedgerEntry {
         time_unix_ms,
         wall_digest: wall_digest.to_string(),

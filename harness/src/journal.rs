@@ -10,7 +10,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use auditwall_probes::Prober;
 use auditwall_spec::{CommandProbe, HttpBody, HttpProbe, Probe, Value};
@@ -197,9 +197,7 @@ pub fn append(
         id,
         drill: drill.to_string(),
         fault: fault.to_string(),
-        injected_unix_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        injected_unix_ms: crate::unix_ms(SystemTime::now()),
         pid: std::process::id(),
         owner,
         restore,

@@ -20,3 +20,10 @@ pub mod scenario;
 
 pub use error::{Error, ErrorKind};
 pub mod doctor;
+
+/// Milliseconds since the Unix epoch, the time stamp of every ledger, journal and backup;
+/// 0 for a time before 1970 (a clock that wrong is not worth a failure).
+pub fn unix_ms(at: std::time::SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
