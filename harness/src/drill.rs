@@ -41,6 +41,8 @@ pub struct Drills {
     journal: PathBuf,
     base: PathBuf,
     owner: Option<u32>,
+    /// Stop watching a phase at its budget instead of measuring how late it is.
+    judge_only: bool,
 }
 
 /// What one drill produced, ready for a [`crate::result::CheckResult`].
@@ -65,12 +67,33 @@ impl Drills {
             journal,
             base: std::env::current_dir().unwrap_or_default(),
             owner: None,
+            judge_only: false,
         }
     }
 
     /// The process that owns the system under test, recorded with each journal entry.
     pub fn owned_by(self, owner: Option<u32>) -> Drills {
         Drills { owner, ..self }
+    }
+
+    /// Drills that stop watching a phase once its budget is missed: the verdict is the same,
+    /// only the "how late" number is not measured. For negative controls, which need the red
+    /// verdict and nothing more.
+    pub fn judging_only(self) -> Drills {
+        Drills {
+            judge_only: true,
+            ..self
+        }
+    }
+
+    /// How long past t0 a phase is watched: well past its budget, so a late event is still
+    /// measured (and reported with its number) instead of just "never" — unless judging only.
+    fn patience(&self, within: Duration) -> Duration {
+        if self.judge_only {
+            within
+        } else {
+            (within * 3).max(within + LATE_GRACE)
+        }
     }
 
     pub fn journal(&self) -> &Path {
@@ -262,7 +285,7 @@ impl Drills {
                 let prober = prober.clone();
                 let poll = drill.poll;
                 async move {
-                    let deadline = (t0 + patience(e.within)).min(hard_stop);
+                    let deadline = (t0 + self.patience(e.within)).min(hard_stop);
                     match check {
                         Some(check) => {
                             wait_for(&check, &e, want_red, &prober, poll, t0, deadline).await
@@ -367,7 +390,7 @@ impl Drills {
         if let (Some(e), None) = (&drill.after, &restore_error) {
             let from = restored_at.unwrap_or_else(|| t0.elapsed());
             let deadline =
-                (t0 + from + patience(e.within)).min(hard_stop.max(t0 + from + e.within));
+                (t0 + from + self.patience(e.within)).min(hard_stop.max(t0 + from + e.within));
             let (at, detail) = match self.checks.get(&e.check) {
                 Some(check) => wait_for(check, e, false, prober, drill.poll, t0, deadline).await,
                 None => (None, format!("`{}` is not in the wall", e.check)),
@@ -418,12 +441,6 @@ impl Drills {
     ) -> (Verdict, String, Observations) {
         run_once(check, prober, timeout).await
     }
-}
-
-/// How long past t0 a phase is watched: well past its budget, so a late event is still
-/// measured (and reported with its number) instead of just "never".
-fn patience(within: Duration) -> Duration {
-    (within * 3).max(within + LATE_GRACE)
 }
 
 pub(crate) async fn run_once(

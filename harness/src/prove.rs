@@ -111,7 +111,7 @@ impl Prover {
                 .map(|c| (c.id.clone(), c.clone()))
                 .collect(),
             control: wall.drills.control.clone(),
-            drills: Drills::new(wall, journal.clone()),
+            drills: Drills::new(wall, journal.clone()).judging_only(),
             journal,
             owner: None,
             calibrator,

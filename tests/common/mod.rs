@@ -101,6 +101,16 @@ impl Output {
 /// Runs `auditwall args` in `cwd` with `env` added, and variables that would change its
 /// behaviour removed. Panics (after killing it) if it runs longer than [`RUN_TIMEOUT`].
 pub fn auditwall(cwd: &Path, args: &[&str], env: &[(String, String)]) -> Output {
+    auditwall_within(cwd, args, env, RUN_TIMEOUT)
+}
+
+/// [`auditwall`] with its own bound, for commands that legitimately run for minutes.
+pub fn auditwall_within(
+    cwd: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    limit: Duration,
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_auditwall"));
     cmd.args(args)
         .current_dir(cwd)
@@ -124,8 +134,8 @@ pub fn auditwall(cwd: &Path, args: &[&str], env: &[(String, String)]) -> Output 
     let mut child = ChildGuard(cmd.spawn().expect("cannot start the auditwall binary"));
     let stdout = read_in_background(child.0.stdout.take());
     let stderr = read_in_background(child.0.stderr.take());
-    let status = wait_bounded(&mut child, RUN_TIMEOUT)
-        .unwrap_or_else(|| panic!("auditwall {args:?} ran for more than {RUN_TIMEOUT:?}: a hang"));
+    let status = wait_bounded(&mut child, limit)
+        .unwrap_or_else(|| panic!("auditwall {args:?} ran for more than {limit:?}: a hang"));
     // A process that outlived auditwall while holding its stdout would block this forever.
     let collect = |rx: mpsc::Receiver<String>, what: &str| {
         rx.recv_timeout(DRAIN_TIMEOUT).unwrap_or_else(|_| {
