@@ -31,6 +31,16 @@ fn watched(name: &str, health_url: String) -> WatchedService {
     }
 }
 
+/// A restart the supervisor refuses every time, counted in `calls`.
+fn refused_restarts(calls: Arc<AtomicU32>) -> impl Restart {
+    move |_service: String| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Err::<(), BoxError>(
+            "supervisor refused: exit status 1".into(),
+        ))
+    }
+}
+
 async fn start(config: WatchdogConfig, restart: impl Restart) -> Watchdog {
     common::spawn(|listener| watchdog::serve(config, listener, restart)).await
 }
@@ -118,13 +128,7 @@ async fn restarts_a_dead_service_and_reports_it_healthy_again() {
 async fn blocks_after_three_failed_restarts_and_stops_restarting() {
     let dead = common::closed_port().await;
     let calls = Arc::new(AtomicU32::new(0));
-    let restart = {
-        let calls = calls.clone();
-        move |_service: String| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<(), BoxError>("supervisor refused: exit status 1".into()) }
-        }
-    };
+    let restart = refused_restarts(calls.clone());
     let dog = start(
         config(vec![watched("hub", format!("http://{dead}/health"))]),
         restart,
@@ -155,13 +159,7 @@ async fn blocks_after_three_failed_restarts_and_stops_restarting() {
 async fn a_watchdog_that_never_gives_up_keeps_restarting_and_never_blocks() {
     let dead = common::closed_port().await;
     let calls = Arc::new(AtomicU32::new(0));
-    let restart = {
-        let calls = calls.clone();
-        move |_service: String| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<(), BoxError>("supervisor refused: exit status 1".into()) }
-        }
-    };
+    let restart = refused_restarts(calls.clone());
     let mut config = config(vec![watched("hub", format!("http://{dead}/health"))]);
     config.never_give_up = true;
     let dog = start(config, restart).await;
