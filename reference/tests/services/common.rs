@@ -109,6 +109,17 @@ pub async fn chat(
         .await
 }
 
+/// Chat at `base` answers "2+2?" right: what every healed service or lifted fault must leave.
+pub async fn answers_two_plus_two(base: &str) {
+    let body: Value = chat(&client(), base, "2+2?")
+        .await
+        .expect("chat")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(content(&body), "4");
+}
+
 pub fn content(body: &Value) -> &str {
     body["choices"][0]["message"]["content"]
         .as_str()

@@ -41,17 +41,6 @@ fn metrics_text(requests: u64, errors: u64, cold_loads: u64, loaded: u8) -> Stri
     )
 }
 
-/// Chat answers again, and right: what every lifted fault must leave behind.
-async fn answers_two_plus_two(server: &Model) {
-    let body: Value = chat(&client(), &server.url(""), "2+2?")
-        .await
-        .expect("chat")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(content(&body), "4");
-}
-
 #[tokio::test]
 async fn answers_arithmetic_in_the_openai_shape() {
     let server = start(ModelConfig::new("ref-primary")).await;
@@ -223,7 +212,7 @@ async fn hang_chat_keeps_health_green_while_chat_hangs() {
     );
 
     set_fault(&server, "none").await;
-    answers_two_plus_two(&server).await;
+    common::answers_two_plus_two(&server.url("")).await;
 }
 
 #[tokio::test]
@@ -297,7 +286,7 @@ async fn hang_all_holds_health_models_and_chat_until_lifted() {
     let held = tokio::spawn(async move { get_json(&client(), &url).await });
     set_fault(&server, "none").await;
     assert_eq!(held.await.expect("task"), (200, json!({ "status": "ok" })));
-    answers_two_plus_two(&server).await;
+    common::answers_two_plus_two(&server.url("")).await;
 }
 
 #[tokio::test]

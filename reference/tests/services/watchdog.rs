@@ -8,7 +8,7 @@ use auditwall_reference::watchdog::{self, Restart, WatchdogConfig, WatchedServic
 use auditwall_reference::{BoxError, Error, ErrorKind};
 use serde_json::{json, Value};
 
-use crate::common::{self, chat, client, content, get_json, Running};
+use crate::common::{self, client, get_json, Running};
 
 type Watchdog = Running<Result<Infallible, Error>>;
 type Model = Running<Result<ServeExit, Error>>;
@@ -115,13 +115,7 @@ async fn restarts_a_dead_service_and_reports_it_healthy_again() {
     );
 
     // Healed means it does the work again, not merely that something listens.
-    let body: Value = chat(&client(), &format!("http://{addr}"), "2+2?")
-        .await
-        .expect("chat")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(content(&body), "4");
+    common::answers_two_plus_two(&format!("http://{addr}")).await;
 }
 
 #[tokio::test]
