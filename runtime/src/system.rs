@@ -832,9 +832,15 @@ fn serve(service: &str) -> Result<i32, String> {
         path: config_path.clone(),
         text,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    if service == "hub" {
+        // Every blocking task of the hub holds its one lock, so a second pool thread only
+        // waits; and pool threads that come and go each leave the allocator an arena to grow
+        // (the hub's RSS stepped up over a 30-minute exercise; docs/performance.md).
+        builder.max_blocking_threads(1);
+    }
+    let runtime = builder
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
