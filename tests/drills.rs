@@ -9,40 +9,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{auditwall, read_json, write_wall, ChildGuard, Output};
+use common::{auditwall, read_json, write_wall, ChildGuard};
 
-struct System {
-    work: tempfile::TempDir,
-}
+type System = common::UpSystem;
 
 impl System {
-    fn up() -> System {
-        let system = System {
-            work: tempfile::tempdir().expect("tempdir"),
-        };
-        system.run(&["up"]).assert_code(0);
-        system
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        vec![(
-            "AUDITWALL_REFERENCE_DIR".to_string(),
-            self.dir().display().to_string(),
-        )]
-    }
-
-    fn dir(&self) -> PathBuf {
-        self.work.path().join("reference")
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.work.path().join(rel)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        auditwall(self.work.path(), args, &self.env())
-    }
-
     /// The embedded wall written out as a directory, with the running system's live values as
     /// an overlay and `extra` as another.
     fn wall_dir(&self, extra: &str) -> PathBuf {
@@ -53,13 +24,7 @@ impl System {
         let mut files: Vec<(&str, &str)> = auditwall_scenarios::DEFAULT_WALL.to_vec();
         files.push(("profiles/live.yaml", &live));
         files.push(("profiles/extra.yaml", extra));
-        write_wall(self.work.path(), "wall", &files)
-    }
-}
-
-impl Drop for System {
-    fn drop(&mut self) {
-        let _ = self.run(&["down"]);
+        write_wall(self.work(), "wall", &files)
     }
 }
 
@@ -210,7 +175,7 @@ fn a_harness_killed_mid_drill_is_recovered_from_the_journal() {
         "--color",
         "never",
     ])
-    .current_dir(system.work.path())
+    .current_dir(system.work())
     .envs(system.env())
     .env_remove("AUDITWALL_JOURNAL")
     .stdin(Stdio::null())
@@ -394,7 +359,7 @@ fn sigterm_in_the_middle_of_a_drill_still_restores_before_exiting() {
         "--color",
         "never",
     ])
-    .current_dir(system.work.path())
+    .current_dir(system.work())
     .envs(system.env())
     .env_remove("AUDITWALL_JOURNAL")
     .stdin(Stdio::null())

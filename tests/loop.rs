@@ -5,41 +5,9 @@
 
 mod common;
 
-use std::path::PathBuf;
+use common::auditwall;
 
-use common::{auditwall, Output};
-
-struct System {
-    work: tempfile::TempDir,
-}
-
-impl System {
-    fn up() -> System {
-        let system = System {
-            work: tempfile::tempdir().expect("tempdir"),
-        };
-        system.run(&["up"]).assert_code(0);
-        system
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.work.path().join(rel)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let env = vec![(
-            "AUDITWALL_REFERENCE_DIR".to_string(),
-            self.path("reference").display().to_string(),
-        )];
-        auditwall(self.work.path(), args, &env)
-    }
-}
-
-impl Drop for System {
-    fn drop(&mut self) {
-        let _ = self.run(&["down"]);
-    }
-}
+type System = common::UpSystem;
 
 #[test]
 fn a_regressed_automation_pauses_the_loop_until_resumed() {

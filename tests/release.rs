@@ -5,47 +5,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-use common::{auditwall_within, Output};
 
 /// A release runs every suite and then every negative control, drills included (a few
 /// minutes on the reference wall, more on a loaded machine); past this it has hung.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(900);
 
-struct System {
-    work: tempfile::TempDir,
-}
-
-impl System {
-    fn up() -> System {
-        let system = System {
-            work: tempfile::tempdir().expect("tempdir"),
-        };
-        system.run(&["up"]).assert_code(0);
-        system
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.work.path().join(rel)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let env = vec![(
-            "AUDITWALL_REFERENCE_DIR".to_string(),
-            self.path("reference").display().to_string(),
-        )];
-        auditwall_within(self.work.path(), args, &env, RELEASE_TIMEOUT)
-    }
-}
-
-impl Drop for System {
-    fn drop(&mut self) {
-        let _ = self.run(&["down"]);
-    }
-}
+type System = common::UpSystem;
 
 fn tool(program: &str, args: &[&str], dir: &Path, stdin: Option<&Path>) -> std::process::Output {
     let mut cmd = Command::new(program);
@@ -59,7 +27,7 @@ fn tool(program: &str, args: &[&str], dir: &Path, stdin: Option<&Path>) -> std::
 
 #[test]
 fn a_release_bundle_verifies_with_openssh_and_any_changed_byte_is_caught() {
-    let system = System::up();
+    let system = System::up_bounded(RELEASE_TIMEOUT);
     system
         .run(&["keygen", "--out", "keys/release", "--principal", "ops@lab"])
         .assert_code(0);
@@ -182,7 +150,7 @@ fn a_release_bundle_verifies_with_openssh_and_any_changed_byte_is_caught() {
 
 #[test]
 fn a_red_gate_stops_the_release_with_its_own_exit_code() {
-    let system = System::up();
+    let system = System::up_bounded(RELEASE_TIMEOUT);
     system
         .run(&["keygen", "--out", "keys/release"])
         .assert_code(0);

@@ -4,46 +4,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{auditwall, ChildGuard, Output};
+use common::ChildGuard;
 
-struct System {
-    work: tempfile::TempDir,
-}
-
-impl System {
-    fn up() -> System {
-        let system = System {
-            work: tempfile::tempdir().expect("tempdir"),
-        };
-        system.run(&["up"]).assert_code(0);
-        system
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.work.path().join(rel)
-    }
-
-    fn env(&self) -> Vec<(String, String)> {
-        vec![(
-            "AUDITWALL_REFERENCE_DIR".to_string(),
-            self.path("reference").display().to_string(),
-        )]
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        auditwall(self.work.path(), args, &self.env())
-    }
-}
-
-impl Drop for System {
-    fn drop(&mut self) {
-        let _ = self.run(&["down"]);
-    }
-}
+type System = common::UpSystem;
 
 #[test]
 fn a_soak_records_ticks_and_its_gate_explains_why_it_cannot_pass_yet() {
@@ -131,7 +97,7 @@ fn soak_run_stops_between_ticks_on_sigterm() {
     system.run(&["soak", "start"]).assert_code(0);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_auditwall"));
     cmd.args(["soak", "run", "--interval", "1m"])
-        .current_dir(system.work.path())
+        .current_dir(system.work())
         .envs(system.env())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

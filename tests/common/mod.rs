@@ -363,3 +363,57 @@ pub fn verdicts(report: &serde_json::Value) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A reference system started with `auditwall up` in a temporary working directory (its state
+/// under `reference/`), brought down when dropped, even when the test panics.
+pub struct UpSystem {
+    work: tempfile::TempDir,
+    /// Bounds each `auditwall` this system runs.
+    limit: Duration,
+}
+
+impl UpSystem {
+    pub fn up() -> UpSystem {
+        UpSystem::up_bounded(RUN_TIMEOUT)
+    }
+
+    /// For tests whose commands legitimately run for minutes (a release proves every check).
+    pub fn up_bounded(limit: Duration) -> UpSystem {
+        let system = UpSystem {
+            work: tempfile::tempdir().expect("tempdir"),
+            limit,
+        };
+        system.run(&["up"]).assert_code(0);
+        system
+    }
+
+    pub fn work(&self) -> &Path {
+        self.work.path()
+    }
+
+    /// The reference system's own directory.
+    pub fn dir(&self) -> PathBuf {
+        self.path("reference")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.work.path().join(rel)
+    }
+
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![(
+            "AUDITWALL_REFERENCE_DIR".to_string(),
+            self.dir().display().to_string(),
+        )]
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        auditwall_within(self.work.path(), args, &self.env(), self.limit)
+    }
+}
+
+impl Drop for UpSystem {
+    fn drop(&mut self) {
+        let _ = self.run(&["down"]);
+    }
+}
