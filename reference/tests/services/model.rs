@@ -41,6 +41,25 @@ fn metrics_text(requests: u64, errors: u64, cold_loads: u64, loaded: u8) -> Stri
     )
 }
 
+/// A chat request held by `fault` ends, once the 100 ms hang limit runs out, with a 504 that
+/// names the fault.
+async fn assert_chat_held_504(server: &Model, fault: &str) {
+    let (status, body) = post_json(
+        &client(),
+        &server.url("/v1/chat/completions"),
+        &common::chat_body("2+2"),
+    )
+    .await;
+    assert_eq!(status, 504);
+    assert_eq!(
+        body,
+        json!({ "error": {
+            "message": format!("chat request held by the {fault} fault for 100 ms"),
+            "type": "server_error",
+        }})
+    );
+}
+
 #[tokio::test]
 async fn answers_arithmetic_in_the_openai_shape() {
     let server = start(ModelConfig::new("ref-primary")).await;
@@ -240,20 +259,7 @@ async fn hang_limit_ends_held_requests_with_504() {
     config.hang_limit = Duration::from_millis(100);
     config.fault = ModelFault::HangChat;
     let server = start(config).await;
-    let (status, body) = post_json(
-        &client(),
-        &server.url("/v1/chat/completions"),
-        &common::chat_body("2+2"),
-    )
-    .await;
-    assert_eq!(status, 504);
-    assert_eq!(
-        body,
-        json!({ "error": {
-            "message": "chat request held by the hang_chat fault for 100 ms",
-            "type": "server_error",
-        }})
-    );
+    assert_chat_held_504(&server, "hang_chat").await;
     assert_eq!(metrics(&server).await, metrics_text(1, 1, 1, 1));
 }
 
@@ -341,20 +347,7 @@ async fn hang_limit_ends_requests_held_by_hang_all_with_504() {
             "{path}"
         );
     }
-    let (status, body) = post_json(
-        &client(),
-        &server.url("/v1/chat/completions"),
-        &common::chat_body("2+2"),
-    )
-    .await;
-    assert_eq!(status, 504);
-    assert_eq!(
-        body,
-        json!({ "error": {
-            "message": "chat request held by the hang_all fault for 100 ms",
-            "type": "server_error",
-        }})
-    );
+    assert_chat_held_504(&server, "hang_all").await;
     assert_eq!(metrics(&server).await, metrics_text(1, 1, 1, 1));
 }
 
