@@ -8,13 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use auditwall_calibration::{append_ledger, DEFAULT_LEDGER_CAP};
-use auditwall_harness::calibrate::{self, Calibrator};
-use auditwall_harness::drill::Drills;
+use auditwall_harness::calibrate;
 use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::journal;
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter, Partition, Plan};
-use auditwall_harness::scenario::Scenarios;
 use auditwall_harness::{doctor, Error};
 use auditwall_probes::Prober;
 use auditwall_reports::{TermStyle, Terminal};
@@ -263,19 +261,16 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     };
     let source = source(&args.wall);
     let settings = &loaded.wall.settings;
-    let calibrator = Arc::new(Calibrator::new(&loaded.wall.calibration));
     let opts = RunOptions {
         jobs: args.jobs.unwrap_or(settings.jobs).max(1),
         deadline: overrides.deadline.unwrap_or(settings.deadline),
         timeout: overrides.timeout,
         retries: overrides.retries,
         allow_disruptive: args.allow_disruptive || args.prove || settings.allow_disruptive,
-        retry_backoff: Duration::from_millis(200),
         interrupt: Some(Arc::new(Notify::new())),
-        calibrator: calibrator.clone(),
-        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path()).owned_by(owner)),
-        scenarios: Arc::new(Scenarios::new(&loaded.wall)),
+        ..RunOptions::for_wall(&loaded.wall, owner)
     };
+    let calibrator = opts.calibrator.clone();
     let wall_dir = match &source {
         WallSource::Dir(d) => Some(d.clone()),
         WallSource::Embedded { .. } => None,

@@ -1,17 +1,10 @@
 //! Running a wall once without a terminal (the loop's regress phase, soak ticks, the release
 //! gate), and the reference system such a run targets.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use auditwall_harness::calibrate::Calibrator;
-use auditwall_harness::drill::Drills;
 use auditwall_harness::engine::{self, RunOptions};
-use auditwall_harness::journal;
 use auditwall_harness::load::LoadedWall;
 use auditwall_harness::plan::Filter;
 use auditwall_harness::result::RunSummary;
-use auditwall_harness::scenario::Scenarios;
 use auditwall_harness::Error;
 use auditwall_probes::Prober;
 use auditwall_runtime::daemon::{self, PrivateSystem};
@@ -42,16 +35,8 @@ pub async fn run_allowing(
     };
     let plan = auditwall_harness::plan::plan(&loaded.wall.checks, &filter)?;
     let opts = RunOptions {
-        jobs: loaded.wall.settings.jobs,
-        deadline: loaded.wall.settings.deadline,
-        timeout: None,
-        retries: None,
         allow_disruptive,
-        retry_backoff: Duration::from_millis(200),
-        interrupt: None,
-        calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
-        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path()).owned_by(owner)),
-        scenarios: Arc::new(Scenarios::new(&loaded.wall)),
+        ..RunOptions::for_wall(&loaded.wall, owner)
     };
     let info = auditwall_harness::load::run_info(loaded, None);
     let (tx, _rx) = std::sync::mpsc::channel();

@@ -43,6 +43,25 @@ pub struct RunOptions {
     pub scenarios: Arc<Scenarios>,
 }
 
+impl RunOptions {
+    /// Options as the wall's settings say (no overrides, no interrupt, 200 ms between
+    /// attempts), its drills journaled for `owner` — the process that owns the system.
+    pub fn for_wall(wall: &auditwall_spec::Wall, owner: Option<u32>) -> RunOptions {
+        RunOptions {
+            jobs: wall.settings.jobs,
+            deadline: wall.settings.deadline,
+            timeout: None,
+            retries: None,
+            allow_disruptive: wall.settings.allow_disruptive,
+            retry_backoff: Duration::from_millis(200),
+            interrupt: None,
+            calibrator: Arc::new(Calibrator::new(&wall.calibration)),
+            drills: Arc::new(Drills::new(wall, crate::journal::default_path()).owned_by(owner)),
+            scenarios: Arc::new(Scenarios::new(wall)),
+        }
+    }
+}
+
 /// Where events go. A `Vec`-collecting receiver makes engine tests trivial.
 pub type EventSink = Sender<Event>;
 

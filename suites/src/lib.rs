@@ -9,17 +9,13 @@
 //! unless `$AUDITWALL_ALLOW_DISRUPTIVE=1`.
 
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::sync::mpsc;
 
-use auditwall_harness::calibrate::Calibrator;
-use auditwall_harness::drill::Drills;
 use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::journal;
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
 use auditwall_harness::result::{CheckResult, FindingStatus, Verdict};
-use auditwall_harness::scenario::Scenarios;
 use auditwall_probes::Prober;
 use auditwall_runtime::daemon;
 use auditwall_runtime::system;
@@ -123,16 +119,8 @@ fn run_one(source: &WallSource, id: &str, allow_disruptive: bool) -> Result<(), 
     };
     let plan = plan::plan(&loaded.wall.checks, &filter).map_err(|e| e.to_string())?;
     let opts = RunOptions {
-        jobs: loaded.wall.settings.jobs,
-        deadline: loaded.wall.settings.deadline,
-        timeout: None,
-        retries: None,
         allow_disruptive,
-        retry_backoff: Duration::from_millis(200),
-        interrupt: None,
-        calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
-        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path()).owned_by(owner)),
-        scenarios: Arc::new(Scenarios::new(&loaded.wall)),
+        ..RunOptions::for_wall(&loaded.wall, owner)
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

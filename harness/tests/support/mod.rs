@@ -13,15 +13,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auditwall_harness::calibrate::Calibrator;
-use auditwall_harness::drill::Drills;
 use auditwall_harness::engine::{self, RunOptions};
 use auditwall_harness::event::Event;
-use auditwall_harness::journal;
 use auditwall_harness::load::{self, LoadOptions, LoadedWall, WallSource};
 use auditwall_harness::plan::{self, Filter};
 use auditwall_harness::result::{CheckResult, RunSummary};
-use auditwall_harness::scenario::Scenarios;
 use auditwall_probes::Prober;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -251,18 +247,9 @@ pub fn load_dir(dir: &Path) -> LoadedWall {
 
 /// Options as the wall's settings say, the way the CLI builds them without flags.
 pub fn options(loaded: &LoadedWall) -> RunOptions {
-    let s = &loaded.wall.settings;
     RunOptions {
-        jobs: s.jobs,
-        deadline: s.deadline,
-        timeout: None,
-        retries: None,
-        allow_disruptive: s.allow_disruptive,
         retry_backoff: Duration::from_millis(10),
-        interrupt: None,
-        calibrator: Arc::new(Calibrator::new(&loaded.wall.calibration)),
-        drills: Arc::new(Drills::new(&loaded.wall, journal::default_path())),
-        scenarios: Arc::new(Scenarios::new(&loaded.wall)),
+        ..RunOptions::for_wall(&loaded.wall, None)
     }
 }
 
